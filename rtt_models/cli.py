@@ -1,0 +1,188 @@
+"""The ``rtt`` command line: the only place in the package that prints.
+
+Every command shares the input options (file, format, column mapping, date
+format, time zone, occasion rule, cut-off). Bad input ends with exit code 2
+and one line on standard error, without a traceback and without a partial
+output file.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import sys
+from pathlib import Path
+
+import click
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("DO_NOT_TRACK", "true")
+
+from rtt_models.data.report import TransactionLogError  # noqa: E402
+
+logger = logging.getLogger("rtt_models")
+
+#: Customers and seed of the built-in simulated log used when no file is given.
+DEFAULT_SIMULATED_CUSTOMERS = 10_000
+DEFAULT_SIMULATION_SEED = 0
+
+
+class InputError(click.ClickException):
+    """Bad input: one line on standard error and exit code 2."""
+
+    exit_code = 2
+
+    def show(self, file=None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True)
+
+
+def input_options(function):
+    """Attach the transaction-log options every command shares."""
+    options = [
+        click.option(
+            "--transactions",
+            "transactions",
+            type=click.Path(dir_okay=False, path_type=Path),
+            default=None,
+            help="Transaction log (CSV, Parquet or CDNOW text). Default: the built-in simulated log.",
+        ),
+        click.option(
+            "--format",
+            "file_format",
+            type=click.Choice(["csv", "parquet", "cdnow", "cdnow_sample"]),
+            default=None,
+            help="File format; inferred from .csv, .parquet or .pq when omitted.",
+        ),
+        click.option("--customer-col", default="customer_id", show_default=True, help="Column of customer ids."),
+        click.option(
+            "--timestamp-col", default=None, help="Column of purchase times. Default: 'timestamp', else 'date'."
+        ),
+        click.option(
+            "--amount-col", default=None, help="Column of net amounts (negative for refunds). Default: 'amount'."
+        ),
+        click.option("--quantity-col", default=None, help="Optional column of items per row."),
+        click.option(
+            "--passthrough",
+            multiple=True,
+            help="Column carried to the features, for example a segment. Repeat for several.",
+        ),
+        click.option(
+            "--date-format",
+            default=None,
+            help="strftime format of the timestamp column, for example %d/%m/%Y. Default: ISO 8601.",
+        ),
+        click.option(
+            "--timezone",
+            default="UTC",
+            show_default=True,
+            help="Business time zone: purchase days are calendar days there.",
+        ),
+        click.option(
+            "--occasion-rule",
+            type=click.Choice(["positive", "all"]),
+            default="positive",
+            show_default=True,
+            help="Which customer-days are purchase occasions: net amount > 0, or every day with a row.",
+        ),
+        click.option(
+            "--keep-duplicates",
+            is_flag=True,
+            help="Keep rows identical in every column instead of dropping them.",
+        ),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def reports_input_errors(function):
+    """Turn the data layer's errors into exit code 2 with one line on standard error."""
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except (TransactionLogError, ValueError, FileNotFoundError) as err:
+            raise InputError(" ".join(str(err).split())) from err
+
+    return wrapper
+
+
+def read_log(options: dict):
+    """Load the transaction log the shared options describe, or simulate the built-in one."""
+    from rtt_models.data import load_transactions
+
+    if options["transactions"] is None:
+        from rtt_models.data import simulate_transactions
+
+        simulated = simulate_transactions(DEFAULT_SIMULATED_CUSTOMERS, seed=DEFAULT_SIMULATION_SEED)
+        click.echo(
+            f"No --transactions given: using the built-in simulated log "
+            f"({DEFAULT_SIMULATED_CUSTOMERS:,} customers, seed {DEFAULT_SIMULATION_SEED}).",
+            err=True,
+        )
+        passthrough = [c for c in simulated.transactions.columns if c not in ("customer_id", "timestamp", "amount")]
+        return load_transactions(
+            simulated.transactions, columns={"passthrough": passthrough}, timezone=options["timezone"]
+        )
+    columns = {
+        "customer_id": options["customer_col"],
+        "timestamp": options["timestamp_col"],
+        "amount": options["amount_col"],
+        "quantity": options["quantity_col"],
+        "passthrough": list(options["passthrough"]),
+    }
+    return load_transactions(
+        options["transactions"],
+        format=options["file_format"],
+        columns=columns,
+        date_format=options["date_format"],
+        timezone=options["timezone"],
+        drop_duplicates=not options["keep_duplicates"],
+    )
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Log pipeline events to standard error.")
+@click.version_option(package_name="rtt-models")
+def main(verbose: bool) -> None:
+    """rtt-models: predict when each customer will buy again."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s")
+
+
+@main.command()
+@input_options
+@click.option("--as-of", default=None, help="Cut-off date (YYYY-MM-DD, whole day included). Default: last day in the data.")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Output file, CSV or Parquet by its extension.",
+)
+@reports_input_errors
+def features(as_of, out, **options) -> None:
+    """Build per-customer RTT features as of a cut-off."""
+    from tqdm import tqdm
+
+    from rtt_models.data.write import table_format, write_table
+    from rtt_models.features import build_features
+
+    table_format(out)
+    with tqdm(total=3, desc="features", unit="step", file=sys.stderr, disable=None) as progress:
+        progress.set_postfix_str("reading")
+        log = read_log(options)
+        progress.update()
+        progress.set_postfix_str("building")
+        report = log.report.copy()
+        table = build_features(log, as_of, occasion_rule=options["occasion_rule"], report=report)
+        progress.update()
+        progress.set_postfix_str("writing")
+        write_table(table, out)
+        progress.update()
+    click.echo(str(report))
+    click.echo(f"Wrote features of {len(table):,} customers as of {table.attrs['as_of']} to {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,290 @@
+"""The next-purchase contract shared by every model family.
+
+A model predicts, for each customer, the distribution of the time from the
+cut-off (``as_of``) to the next purchase occasion, conditional on the time
+already elapsed since the customer's last occasion. Every family implements
+one method, :meth:`NextPurchaseModel._survival_matrix`; this base turns it
+into the public outputs:
+
+* :meth:`NextPurchaseModel.predict_survival`: customers x times DataFrame of
+  ``S_i(t) = P(no purchase in (as_of, as_of + t])``, t in days;
+* :meth:`NextPurchaseModel.predict`: one row per customer with
+  ``p_purchase_{h}d``, ``expected_occasions_{h}d``, ``median_days_to_next``,
+  ``expected_days_to_next``, ``risk_score`` and ``p_alive``.
+
+Scales: ``p_purchase_{h}d`` is a risk scale (higher buys sooner);
+``risk_score`` is a lapse scale (higher is more likely to lapse) and equals
+``S_i(H)`` at the largest requested horizon ``H``; the day columns are on a
+time scale (higher buys later).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+
+# Survival curves are evaluated on this grid (days) to find medians; a median
+# beyond it is reported as NaN, meaning "more than half the probability mass
+# lies beyond two years", which in practice marks a likely lapsed customer.
+MEDIAN_SEARCH_LIMIT_DAYS = 730
+
+
+class NextPurchaseModel(BaseEstimator):
+    """Base class of every rtt-models next-purchase model.
+
+    Subclasses store settings in ``__init__`` only, learn in ``fit`` (which
+    returns ``self`` and sets attributes ending in ``_``) and implement
+    :meth:`_survival_matrix`. Subclasses that can compute the expected number
+    of occasions in closed form override :meth:`_expected_occasions`; the
+    default derives it from the gap distribution by renewal on a day grid.
+
+    Attributes set by ``fit`` in every subclass
+    -------------------------------------------
+    feature_names_in_ : list of str
+        Feature columns the model reads at prediction time.
+    """
+
+    #: Whether the family defines P(alive); families that do override
+    #: :meth:`_p_alive`.
+    defines_p_alive = False
+
+    #: Whether ``fit`` needs gap episodes besides per-customer features.
+    needs_episodes = False
+
+    # ------------------------------------------------------------------ API
+
+    def fit(self, features: pd.DataFrame, episodes: pd.DataFrame | None = None):
+        """Fit the model.
+
+        Parameters
+        ----------
+        features : DataFrame, shape (n_customers, n_features)
+            Per-customer RTT features at the calibration cut-off, as
+            :func:`rtt_models.features.build_features` returns them.
+        episodes : DataFrame, shape (n_occasions, n_columns), optional
+            Gap episodes at the same cut-off, as
+            :func:`rtt_models.features.build_episodes` returns them. Required
+            by the families whose ``needs_episodes`` is true.
+
+        Returns
+        -------
+        self
+        """
+        raise NotImplementedError
+
+    def predict_survival(self, features: pd.DataFrame, times: Sequence[float]) -> pd.DataFrame:
+        """Predict each customer's probability of no purchase up to each time.
+
+        Parameters
+        ----------
+        features : DataFrame, shape (n_customers, n_features)
+            Per-customer features at the scoring cut-off, indexed by
+            ``customer_id`` or with a ``customer_id`` column.
+        times : sequence of float, length n_times
+            Days after the cut-off, each >= 0.
+
+        Returns
+        -------
+        DataFrame, shape (n_customers, n_times)
+            ``S_i(t)``, conditional on each customer's ``elapsed_days``,
+            indexed by ``customer_id``, one column per time. Values lie in
+            [0, 1], equal 1 at t = 0 and do not increase with t.
+        """
+        check_is_fitted(self)
+        frame = self._check_features(features)
+        times_days = _check_times(times)
+        survival = self._finished_survival(frame, times_days)
+        return pd.DataFrame(survival, index=frame.index, columns=pd.Index(times_days, name="days"))
+
+    def predict(self, features: pd.DataFrame, horizons: Sequence[float] = (30, 90)) -> pd.DataFrame:
+        """Predict next-purchase summaries per customer.
+
+        Parameters
+        ----------
+        features : DataFrame, shape (n_customers, n_features)
+            Per-customer features at the scoring cut-off.
+        horizons : sequence of int, default (30, 90)
+            Horizons in whole days after the cut-off, each >= 1.
+
+        Returns
+        -------
+        DataFrame, shape (n_customers, 2 * n_horizons + 4)
+            Indexed by ``customer_id``, with columns
+
+            * ``p_purchase_{h}d``: P(at least one purchase within h days);
+            * ``expected_occasions_{h}d``: expected purchase occasions within
+              h days;
+            * ``median_days_to_next``: median days to the next purchase, NaN
+              when it lies beyond 730 days;
+            * ``expected_days_to_next``: expected days to the next purchase
+              restricted to the largest horizon H, that is E[min(T, H)];
+            * ``risk_score``: lapse risk ``S(H)``, higher means more likely
+              to lapse;
+            * ``p_alive``: P(customer has not churned) for families that
+              define it, NaN otherwise.
+        """
+        check_is_fitted(self)
+        frame = self._check_features(features)
+        horizon_days = _check_horizons(horizons)
+        largest = int(horizon_days.max())
+
+        # One survival evaluation on a daily grid covers every horizon, the
+        # restricted mean and, when it is reached, the median.
+        grid = np.arange(0, max(largest, MEDIAN_SEARCH_LIMIT_DAYS) + 1, dtype=float)
+        survival = self._finished_survival(frame, grid)
+
+        out = pd.DataFrame(index=frame.index)
+        for h in horizon_days:
+            out[f"p_purchase_{h}d"] = 1.0 - survival[:, h]
+        expected = self._expected_occasions(frame, horizon_days)
+        for j, h in enumerate(horizon_days):
+            out[f"expected_occasions_{h}d"] = expected[:, j]
+        out["median_days_to_next"] = _median_from_grid(survival, grid)
+        out["expected_days_to_next"] = _trapezoid(survival[:, : largest + 1], grid[: largest + 1])
+        out["risk_score"] = survival[:, largest]
+        out["p_alive"] = self._p_alive(frame) if self.defines_p_alive else np.nan
+        return out
+
+    # ------------------------------------------------------ for subclasses
+
+    def _survival_matrix(self, features: pd.DataFrame, times_days: np.ndarray) -> np.ndarray:
+        """Return S_i(t) conditional on elapsed time, shape (n_customers, n_times)."""
+        raise NotImplementedError
+
+    def _gap_survival_matrix(self, features: pd.DataFrame, times_days: np.ndarray) -> np.ndarray:
+        """Return the survival of a fresh gap that starts at a purchase.
+
+        The default evaluates the conditional curve with ``elapsed_days`` set
+        to 0 and every other feature unchanged, shape (n_customers, n_times).
+        """
+        fresh = features.copy()
+        fresh["elapsed_days"] = 0.0
+        if "overdue_ratio" in fresh.columns:
+            fresh["overdue_ratio"] = 0.0
+        return self._survival_matrix(fresh, times_days)
+
+    def _expected_occasions(self, features: pd.DataFrame, horizon_days: np.ndarray) -> np.ndarray:
+        """Expected occasions within each horizon, shape (n_customers, n_horizons).
+
+        Renewal on a day grid: the first purchase follows the conditional
+        curve and later gaps follow the fresh-gap curve of the same customer.
+        With ``f1`` and ``g`` the daily probability masses, the expected count
+        by day t is ``m[t] = F1[t] + sum_s f1[s] * M[t - s]`` where ``M`` is
+        the renewal function of ``g``, ``M[t] = G[t] + sum_s g[s] * M[t - s]``.
+        """
+        largest = int(horizon_days.max())
+        grid = np.arange(0, largest + 1, dtype=float)
+        first = 1.0 - self._finished_survival(features, grid)
+        gap = 1.0 - _finish_curve(self._gap_survival_matrix(features, grid))
+        f1 = np.diff(first, axis=1, prepend=0.0)
+        g = np.diff(gap, axis=1, prepend=0.0)
+
+        # M[0] = 0 because a gap of zero days does not exist on a day grid.
+        renewal = np.zeros_like(gap)
+        for t in range(1, largest + 1):
+            renewal[:, t] = gap[:, t] + np.einsum("ij,ij->i", g[:, 1 : t + 1], renewal[:, t - 1 :: -1][:, :t])
+        count = np.zeros_like(first)
+        for t in range(1, largest + 1):
+            count[:, t] = first[:, t] + np.einsum("ij,ij->i", f1[:, 1 : t + 1], renewal[:, t - 1 :: -1][:, :t])
+        return count[:, horizon_days]
+
+    def _p_alive(self, features: pd.DataFrame) -> np.ndarray:
+        """P(alive) per customer, shape (n_customers,), for families that define it."""
+        raise NotImplementedError
+
+    #: Feature columns every family reads; subclasses extend it.
+    required_features: tuple[str, ...] = ("elapsed_days",)
+
+    # ------------------------------------------------------------- helpers
+
+    def _required_columns(self) -> list[str]:
+        return list(getattr(self, "feature_names_in_", self.required_features))
+
+    def _check_features(self, features: pd.DataFrame) -> pd.DataFrame:
+        """Validate prediction input and index it by customer_id."""
+        if not isinstance(features, pd.DataFrame):
+            raise TypeError(
+                f"{type(self).__name__} expects a pandas DataFrame of per-customer features, "
+                f"got {type(features).__name__}; build one with rtt_models.features.build_features."
+            )
+        frame = features
+        if "customer_id" in frame.columns:
+            frame = frame.set_index("customer_id")
+        missing = [c for c in self._required_columns() if c not in frame.columns]
+        if missing:
+            raise ValueError(
+                f"{type(self).__name__} is missing feature columns {missing}; "
+                "pass the output of rtt_models.features.build_features."
+            )
+        if frame.index.has_duplicates:
+            duplicated = frame.index[frame.index.duplicated()].unique()[:5].tolist()
+            raise ValueError(
+                f"features have duplicated customer_id values, for example {duplicated}; "
+                "pass one row per customer."
+            )
+        elapsed = frame["elapsed_days"].to_numpy(dtype=float)
+        bad = ~np.isfinite(elapsed) | (elapsed < 0)
+        if bad.any():
+            examples = frame.index[bad][:5].tolist()
+            raise ValueError(
+                f"elapsed_days must be finite and >= 0, but {int(bad.sum())} customers are not, "
+                f"for example {examples}; rebuild the features at a cut-off on or after each "
+                "customer's last purchase."
+            )
+        return frame
+
+    def _finished_survival(self, frame: pd.DataFrame, times_days: np.ndarray) -> np.ndarray:
+        return _finish_curve(self._survival_matrix(frame, times_days), times_days)
+
+
+def _finish_curve(survival: np.ndarray, times_days: np.ndarray | None = None) -> np.ndarray:
+    """Clip to [0, 1], set S(0) = 1 and remove upward steps from rounding."""
+    survival = np.clip(np.nan_to_num(np.asarray(survival, dtype=float), nan=1.0), 0.0, 1.0)
+    if times_days is not None:
+        survival[:, np.asarray(times_days) == 0] = 1.0
+        order = np.argsort(times_days, kind="stable")
+        ordered = np.minimum.accumulate(survival[:, order], axis=1)
+        survival[:, order] = ordered
+        return survival
+    return np.minimum.accumulate(survival, axis=1)
+
+
+def _check_times(times: Sequence[float]) -> np.ndarray:
+    times_days = np.atleast_1d(np.asarray(times, dtype=float))
+    if times_days.ndim != 1 or times_days.size == 0:
+        raise ValueError(f"times must be a non-empty 1-D sequence of days, got {times!r}.")
+    if not np.all(np.isfinite(times_days)) or np.any(times_days < 0):
+        raise ValueError(f"times must be finite days >= 0, got {times_days.tolist()}.")
+    return times_days
+
+
+def _check_horizons(horizons: Sequence[float]) -> np.ndarray:
+    values = np.atleast_1d(np.asarray(horizons, dtype=float))
+    if values.size == 0 or np.any(~np.isfinite(values)) or np.any(values < 1) or np.any(values != np.round(values)):
+        raise ValueError(f"horizons must be whole days >= 1, for example (30, 90); got {list(np.atleast_1d(horizons))}.")
+    return np.unique(values.astype(int))
+
+
+def _median_from_grid(survival: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """First time S(t) <= 0.5, linearly interpolated between grid days; NaN if never."""
+    below = survival <= 0.5
+    reached = below.any(axis=1)
+    first = np.where(reached, below.argmax(axis=1), 0)
+    rows = np.arange(survival.shape[0])
+    previous = np.maximum(first - 1, 0)
+    s_before = survival[rows, previous]
+    s_after = survival[rows, first]
+    span = s_before - s_after
+    with np.errstate(divide="ignore", invalid="ignore"):
+        fraction = np.where(span > 0, (s_before - 0.5) / span, 0.0)
+    median = grid[previous] + fraction * (grid[first] - grid[previous])
+    median[first == 0] = 0.0
+    return np.where(reached, median, np.nan)
+
+
+def _trapezoid(survival: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    return np.trapezoid(survival, grid, axis=1)

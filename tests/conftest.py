@@ -1,0 +1,27 @@
+"""Shared fixtures: the real data folder and the network-free environment."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+# MLflow sends usage telemetry from `import mlflow` unless told not to; no test
+# may reach any host but 127.0.0.1.
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("DO_NOT_TRACK", "true")
+
+SHARED_DATA_DIR = Path(os.environ.get("RTT_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def shared_data_dir() -> Path:
+    """Folder of the real transaction logs (CDNOW, grocery, UCI online retail).
+
+    It is looked up beside the repository as ``../shared/data``, or at
+    ``$RTT_SHARED_DATA``; tests that need it skip where it is absent.
+    """
+    if not (SHARED_DATA_DIR / "cdnow" / "CDNOW_master.txt").is_file():
+        pytest.skip(f"real transaction logs not found at {SHARED_DATA_DIR}; set RTT_SHARED_DATA to their folder")
+    return SHARED_DATA_DIR
