@@ -107,6 +107,7 @@ class TransactionLog:
     has_amount: bool = True
     passthrough: tuple[str, ...] = ()
     timezone: str = "UTC"
+    _codes: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False, compare=False)
 
     @property
     def has_quantity(self) -> bool:
@@ -115,7 +116,28 @@ class TransactionLog:
 
     def with_frame(self, frame: pd.DataFrame) -> TransactionLog:
         """Return a log with another frame and the same settings and report copy."""
-        return replace(self, frame=frame, report=self.report.copy())
+        return replace(self, frame=frame, report=self.report.copy(), _codes=None)
+
+    def cache_customer_codes(self, codes: np.ndarray, uniques: np.ndarray) -> None:
+        """Store factorised customer ids of ``frame`` (codes into ``uniques``) for reuse."""
+        self._codes = _rank_codes(codes, uniques)
+
+    def customer_codes(self) -> tuple[np.ndarray, np.ndarray]:
+        """Integer code per row and the sorted distinct ids they index.
+
+        Codes follow the sorted order of the ids, never the row order. They
+        are computed once per log; the log's frame must not be changed in
+        place afterwards (build a new log with :meth:`with_frame` instead).
+
+        Returns
+        -------
+        codes : ndarray of int64, shape (n_rows,)
+        customer_ids : ndarray, shape (n_customers,)
+        """
+        if self._codes is None or len(self._codes[0]) != len(self.frame):
+            codes, uniques = pd.factorize(self.frame["customer_id"].to_numpy(), use_na_sentinel=True)
+            self._codes = _rank_codes(codes, uniques)
+        return self._codes
 
 
 def load_transactions(
@@ -181,10 +203,11 @@ def load_transactions(
     frame = pd.DataFrame(index=raw.index)
 
     # Customer ids: rows without one cannot belong to anybody and are dropped.
+    # Ids are factorised once here; blank ids are found among the distinct ones.
     ids = raw[mapping.customer_id]
-    no_id = ids.isna().to_numpy()
-    if ids.dtype == object or pd.api.types.is_string_dtype(ids.dtype):
-        no_id |= ids.astype(str).str.strip().eq("").to_numpy() & ~no_id
+    codes, uniques = pd.factorize(ids.to_numpy(), use_na_sentinel=True)
+    blank = np.array([isinstance(u, str) and not u.strip() for u in uniques], dtype=bool)
+    no_id = (codes < 0) | np.r_[blank, False][codes]
     frame["customer_id"] = ids
 
     if no_id.any():
@@ -207,21 +230,23 @@ def load_transactions(
         frame[column] = raw[column]
 
     # Repairs, each counted: rows without a customer id, exact duplicates.
+    report.add("rows_without_customer_id", int(no_id.sum()))
     if no_id.any():
-        report.add("rows_without_customer_id", int(no_id.sum()))
         frame = frame.loc[~no_id]
-    else:
-        report.add("rows_without_customer_id", 0)
+        codes = codes[~no_id]
     if drop_duplicates:
-        duplicated = _exact_duplicates(frame)
+        duplicated = _exact_duplicates(frame, codes)
         report.add("duplicate_rows", int(duplicated.sum()))
         if duplicated.any():
             frame = frame.loc[~duplicated]
+            codes = codes[~duplicated]
     if not has_amount:
         report.note("the log has no amount column: every customer-day with a row is a purchase occasion")
 
     frame = frame.reset_index(drop=True)
-    return TransactionLog(frame, report, has_amount, tuple(mapping.passthrough), timezone)
+    log = TransactionLog(frame, report, has_amount, tuple(mapping.passthrough), timezone)
+    log.cache_customer_codes(codes, uniques)
+    return log
 
 
 def _parse_with_ids(raw, mapping, no_id, date_format, timezone, line_of, report) -> pd.Series:
@@ -353,17 +378,27 @@ def _numeric(raw: pd.DataFrame, column: str, line_of) -> pd.Series:
     return numbers
 
 
-def _exact_duplicates(frame: pd.DataFrame) -> np.ndarray:
+def _exact_duplicates(frame: pd.DataFrame, codes: np.ndarray) -> np.ndarray:
     """Mark rows equal in every column to an earlier row, shape (n_rows,).
 
-    A 64-bit hash per row finds candidates quickly; the candidates and the
-    rows sharing their hash are then compared exactly, so a hash collision
-    never drops a row.
+    A 64-bit hash per row (of the integer customer codes instead of the id
+    texts, which is much faster) finds candidates; the candidates are then
+    compared exactly, so a hash collision never drops a row.
     """
-    hashes = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    hashed = frame.drop(columns="customer_id").assign(_customer_code=codes)
+    hashes = pd.util.hash_pandas_object(hashed, index=False).to_numpy()
     candidate = pd.Series(hashes).duplicated(keep=False).to_numpy()
     duplicated = np.zeros(len(frame), dtype=bool)
     if candidate.any():
         rows = np.flatnonzero(candidate)
         duplicated[rows] = frame.iloc[rows].duplicated(keep="first").to_numpy()
     return duplicated
+
+
+def _rank_codes(codes: np.ndarray, uniques) -> tuple[np.ndarray, np.ndarray]:
+    """Renumber factorised codes so that they follow the sorted distinct ids."""
+    uniques = np.asarray(uniques)
+    order = np.argsort(uniques, kind="stable")
+    rank = np.empty(order.size, dtype=np.int64)
+    rank[order] = np.arange(order.size)
+    return rank[codes], uniques[order]

@@ -155,7 +155,8 @@ def form_occasions(
     rows = np.flatnonzero(keep)
 
     # Sort rows by (customer, day) through one integer key.
-    codes, customer_ids = _sorted_codes(frame["customer_id"].to_numpy()[rows])
+    all_codes, customer_ids = log.customer_codes()
+    codes = all_codes[rows]
     days = stamps[rows].view("int64") // _NS_PER_DAY
     first_day = days.min() if days.size else 0
     span = (days.max() - first_day + 1) if days.size else 1
@@ -188,10 +189,11 @@ def form_occasions(
     if quantity is not None:
         quantity = quantity[counted]
 
-    # Customers with rows but no occasion (refund-only) leave the table, counted.
+    # Customers with rows in the window but no occasion (refund-only) are counted.
+    has_rows = np.bincount(codes, minlength=len(customer_ids)) > 0
     has_occasion = np.zeros(len(customer_ids), dtype=bool)
     has_occasion[occasion_customer] = True
-    report.add("customers_without_occasion", int((~has_occasion).sum()))
+    report.add("customers_without_occasion", int((has_rows & ~has_occasion).sum()))
     remap = np.cumsum(has_occasion) - 1
     occasion_customer = remap[occasion_customer]
     kept_ids = customer_ids[has_occasion]
@@ -229,11 +231,3 @@ def _latest_values(rows: pd.DataFrame, columns: tuple[str, ...], customer_ids: n
     latest = ordered.drop_duplicates("customer_id", keep="last").set_index("customer_id")
     return latest.loc[latest.index.intersection(index), list(columns)].reindex(index)
 
-
-def _sorted_codes(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Integer codes of ids whose order follows the sorted ids, not the row order."""
-    codes, uniques = pd.factorize(ids, sort=False)
-    order = np.argsort(uniques, kind="stable")
-    rank = np.empty(order.size, dtype=np.int64)
-    rank[order] = np.arange(order.size)
-    return rank[codes], uniques[order]
