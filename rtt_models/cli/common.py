@@ -1,25 +1,14 @@
-"""The ``rtt`` command line: the only place in the package that prints.
-
-Every command shares the input options (file, format, column mapping, date
-format, time zone, occasion rule, cut-off). Bad input ends with exit code 2
-and one line on standard error, without a traceback and without a partial
-output file.
-"""
+"""Options and error handling that every ``rtt`` command shares."""
 
 from __future__ import annotations
 
 import functools
 import logging
-import os
-import sys
 from pathlib import Path
 
 import click
 
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-os.environ.setdefault("DO_NOT_TRACK", "true")
-
-from rtt_models.data.report import TransactionLogError  # noqa: E402
+from rtt_models.data.report import TransactionLogError
 
 logger = logging.getLogger("rtt_models")
 
@@ -141,48 +130,3 @@ def read_log(options: dict):
         timezone=options["timezone"],
         drop_duplicates=not options["keep_duplicates"],
     )
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("-v", "--verbose", is_flag=True, help="Log pipeline events to standard error.")
-@click.version_option(package_name="rtt-models")
-def main(verbose: bool) -> None:
-    """rtt-models: predict when each customer will buy again."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s")
-
-
-@main.command()
-@input_options
-@click.option("--as-of", default=None, help="Cut-off date (YYYY-MM-DD, whole day included). Default: last day in the data.")
-@click.option(
-    "--out",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Output file, CSV or Parquet by its extension.",
-)
-@reports_input_errors
-def features(as_of, out, **options) -> None:
-    """Build per-customer RTT features as of a cut-off."""
-    from tqdm import tqdm
-
-    from rtt_models.data.write import table_format, write_table
-    from rtt_models.features import build_features
-
-    table_format(out)
-    with tqdm(total=3, desc="features", unit="step", file=sys.stderr, disable=None) as progress:
-        progress.set_postfix_str("reading")
-        log = read_log(options)
-        progress.update()
-        progress.set_postfix_str("building")
-        report = log.report.copy()
-        table = build_features(log, as_of, occasion_rule=options["occasion_rule"], report=report)
-        progress.update()
-        progress.set_postfix_str("writing")
-        write_table(table, out)
-        progress.update()
-    click.echo(str(report))
-    click.echo(f"Wrote features of {len(table):,} customers as of {table.attrs['as_of']} to {out}")
-
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,29 @@
+"""The ``rtt`` command line: the only place in the package that prints.
+
+Every command shares the input options (file, format, column mapping, date
+format, time zone, occasion rule, cut-off). Bad input ends with exit code 2
+and one line on standard error, without a traceback and without a partial
+output file. Each command lives in its own module of this package.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import click
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("DO_NOT_TRACK", "true")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Log pipeline events to standard error.")
+@click.version_option(package_name="rtt-models")
+def main(verbose: bool) -> None:
+    """rtt-models: predict when each customer will buy again."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s")
+
+
+# Each module adds its command to `main` when imported.
+from rtt_models.cli import features  # noqa: E402, F401
