@@ -27,9 +27,9 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-# Survival curves are evaluated on this grid (days) to find medians; a median
-# beyond it is reported as NaN, meaning "more than half the probability mass
-# lies beyond two years", which in practice marks a likely lapsed customer.
+# Survival curves are searched for their median up to this many days; a
+# median beyond it is reported as NaN, meaning "more than half the probability
+# mass lies beyond two years", which in practice marks a likely lapsed customer.
 MEDIAN_SEARCH_LIMIT_DAYS = 730
 
 
@@ -132,9 +132,9 @@ class NextPurchaseModel(BaseEstimator):
         horizon_days = _check_horizons(horizons)
         largest = int(horizon_days.max())
 
-        # One survival evaluation on a daily grid covers every horizon, the
-        # restricted mean and, when it is reached, the median.
-        grid = np.arange(0, max(largest, MEDIAN_SEARCH_LIMIT_DAYS) + 1, dtype=float)
+        # One survival evaluation covers every horizon, the restricted mean and
+        # the median: daily up to the largest horizon, weekly beyond it.
+        grid = _prediction_grid(largest)
         survival = self._finished_survival(frame, grid)
 
         out = pd.DataFrame(index=frame.index)
@@ -144,7 +144,7 @@ class NextPurchaseModel(BaseEstimator):
         for j, h in enumerate(horizon_days):
             out[f"expected_occasions_{h}d"] = expected[:, j]
         out["median_days_to_next"] = _median_from_grid(survival, grid)
-        out["expected_days_to_next"] = _trapezoid(survival[:, : largest + 1], grid[: largest + 1])
+        out["expected_days_to_next"] = np.trapezoid(survival[:, : largest + 1], grid[: largest + 1], axis=1)
         out["risk_score"] = survival[:, largest]
         out["p_alive"] = self._p_alive(frame) if self.defines_p_alive else np.nan
         return out
@@ -184,12 +184,14 @@ class NextPurchaseModel(BaseEstimator):
         g = np.diff(gap, axis=1, prepend=0.0)
 
         # M[0] = 0 because a gap of zero days does not exist on a day grid.
-        renewal = np.zeros_like(gap)
-        for t in range(1, largest + 1):
-            renewal[:, t] = gap[:, t] + np.einsum("ij,ij->i", g[:, 1 : t + 1], renewal[:, t - 1 :: -1][:, :t])
+        # `reversed_renewal[:, largest - j]` holds M[j], so the terms M[t - s]
+        # for s = 1..t form one contiguous slice.
+        reversed_renewal = np.zeros_like(gap)
         count = np.zeros_like(first)
         for t in range(1, largest + 1):
-            count[:, t] = first[:, t] + np.einsum("ij,ij->i", f1[:, 1 : t + 1], renewal[:, t - 1 :: -1][:, :t])
+            previous = reversed_renewal[:, largest - t + 1 :]
+            reversed_renewal[:, largest - t] = gap[:, t] + np.einsum("ij,ij->i", g[:, 1 : t + 1], previous)
+            count[:, t] = first[:, t] + np.einsum("ij,ij->i", f1[:, 1 : t + 1], previous)
         return count[:, horizon_days]
 
     def _p_alive(self, features: pd.DataFrame) -> np.ndarray:
@@ -241,6 +243,14 @@ class NextPurchaseModel(BaseEstimator):
         return _finish_curve(self._survival_matrix(frame, times_days), times_days)
 
 
+def _prediction_grid(largest_horizon: int) -> np.ndarray:
+    """Days 0..largest_horizon, then every 7 days up to the median search limit."""
+    daily = np.arange(0, largest_horizon + 1, dtype=float)
+    weekly = np.arange(largest_horizon + 7, MEDIAN_SEARCH_LIMIT_DAYS, 7, dtype=float)
+    beyond = np.append(weekly, MEDIAN_SEARCH_LIMIT_DAYS)
+    return np.concatenate([daily, beyond[beyond > largest_horizon]])
+
+
 def _finish_curve(survival: np.ndarray, times_days: np.ndarray | None = None) -> np.ndarray:
     """Clip to [0, 1], set S(0) = 1 and remove upward steps from rounding."""
     survival = np.clip(np.nan_to_num(np.asarray(survival, dtype=float), nan=1.0), 0.0, 1.0)
@@ -285,6 +295,3 @@ def _median_from_grid(survival: np.ndarray, grid: np.ndarray) -> np.ndarray:
     median[first == 0] = 0.0
     return np.where(reached, median, np.nan)
 
-
-def _trapezoid(survival: np.ndarray, grid: np.ndarray) -> np.ndarray:
-    return np.trapezoid(survival, grid, axis=1)
