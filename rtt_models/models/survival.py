@@ -1,0 +1,540 @@
+"""Survival regression on gap episodes: Weibull AFT, log-normal AFT and Cox PH.
+
+Each gap episode (one row per purchase occasion, see
+:func:`rtt_models.features.build_episodes`) is a survival observation: the
+``duration`` in days until the next occasion, right-censored where the
+cut-off came first (``event`` false). The covariates of an episode describe
+the customer's history up to and including the occasion that opens the gap,
+so the same columns of a customer's feature row at the scoring cut-off
+describe the customer's open gap. The open gap has already lasted
+``elapsed_days`` = e, so the next-purchase curve is the conditional survival
+
+    S_i(t) = S(e + t | x_i) / S(e | x_i),   t in days after the cut-off.
+
+The three families fit with lifelines and predict with vectorised numpy
+formulas from the fitted parameters. They share the covariate preparation
+of :class:`_SurvivalRegressionModel`: median imputation, missing-value
+indicators and clipped z-scores. lifelines is imported only by ``fit``.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+import pandas as pd
+from scipy.special import log_ndtr
+from sklearn.utils.validation import check_is_fitted
+
+from rtt_models.models.base import NextPurchaseModel
+
+# Standard deviations below this are treated as zero: such a covariate is
+# constant in the training rows and is left out of the design.
+_CONSTANT_STD = 1e-12
+
+# Design columns whose training correlation with an earlier column exceeds
+# this in absolute value (frequency = n_occasions - 1, for example) are
+# left out, because their coefficients are not identifiable.
+_COLLINEAR_CORRELATION = 1.0 - 1e-9
+
+#: z-scores are clipped to this many standard deviations, in fit and predict.
+Z_SCORE_LIMIT = 5.0
+
+
+def default_covariates() -> list[str]:
+    """Return the covariates that mean the same in episodes and customer features.
+
+    The list is :data:`rtt_models.features.EPISODE_COVARIATES`, read at call
+    time so that importing the model modules does not import the feature code.
+    """
+    from rtt_models.features import EPISODE_COVARIATES
+
+    return list(EPISODE_COVARIATES)
+
+
+def check_episodes(episodes: pd.DataFrame | None, covariates: list[str], model_name: str) -> pd.DataFrame:
+    """Validate gap episodes and return them in a canonical row order.
+
+    Parameters
+    ----------
+    episodes : DataFrame, shape (n_episodes, n_columns) or None
+        Gap episodes with ``duration`` (days), ``event`` (bool) and the
+        covariate columns.
+    covariates : list of str
+        Covariate columns the model reads.
+    model_name : str
+        Class name used in error messages.
+
+    Returns
+    -------
+    DataFrame, shape (n_episodes, n_columns)
+        A copy with float ``duration`` and bool ``event``, sorted by
+        ``customer_id`` and ``occasion_date`` when both columns exist, so
+        that seeded sampling does not depend on the input row order.
+
+    Raises
+    ------
+    ValueError
+        When episodes are missing, lack columns, or have durations that are
+        negative or not finite, or events that are not 0/1.
+    """
+    if episodes is None:
+        raise ValueError(
+            f"{model_name} is fitted on gap episodes, but episodes is None; build them with "
+            "rtt_models.features.build_episodes(transactions, as_of) and call fit(features, episodes)."
+        )
+    if not isinstance(episodes, pd.DataFrame):
+        raise TypeError(
+            f"{model_name} expects episodes as a pandas DataFrame, got {type(episodes).__name__}; "
+            "build them with rtt_models.features.build_episodes."
+        )
+    missing = [column for column in ["duration", "event", *covariates] if column not in episodes.columns]
+    if missing:
+        raise ValueError(
+            f"episodes are missing columns {missing}; pass the output of rtt_models.features.build_episodes "
+            "or set covariates to columns the episodes have."
+        )
+    if len(episodes) == 0:
+        raise ValueError(f"{model_name} cannot be fitted on 0 episodes; build episodes at a later cut-off.")
+
+    frame = episodes.copy()
+    duration = pd.to_numeric(frame["duration"], errors="coerce").to_numpy(dtype=float)
+    bad = ~np.isfinite(duration) | (duration < 0)
+    if bad.any():
+        raise ValueError(
+            f"episode duration must be finite days >= 0, but {int(bad.sum())} rows are not, for example "
+            f"{frame['duration'][bad].head(3).tolist()}; rebuild the episodes with rtt_models.features.build_episodes."
+        )
+    event = frame["event"]
+    if not event.isin([True, False, 0, 1]).all():
+        raise ValueError(
+            f"episode event must be bool (or 0/1), got values {sorted(map(str, event.unique()[:5]))}; "
+            "set event to True where the next occasion was observed."
+        )
+    frame["duration"] = duration
+    frame["event"] = event.astype(bool)
+
+    # Sorting makes the seeded sampling of training rows independent of the
+    # order in which the caller passed the episodes.
+    if {"customer_id", "occasion_date"} <= set(frame.columns):
+        frame = frame.sort_values(["customer_id", "occasion_date"], kind="stable")
+    return frame
+
+
+def check_covariates(covariates, model_name: str) -> list[str]:
+    """Return the covariate list, the default one for None, or raise TypeError."""
+    if covariates is None:
+        return default_covariates()
+    if isinstance(covariates, str) or not all(isinstance(column, str) for column in covariates):
+        raise TypeError(
+            f"{model_name}: covariates must be a list of column names or None, got {covariates!r}; "
+            "for example covariates=['frequency', 'gap_mean_days']."
+        )
+    if len(set(covariates)) != len(covariates):
+        raise ValueError(f"{model_name}: covariates contains duplicated names: {list(covariates)}.")
+    reserved = sorted({"duration", "event", "elapsed_days"} & set(covariates))
+    if reserved:
+        raise ValueError(
+            f"{model_name}: {reserved} cannot be covariates because they are the episode target or the "
+            "open-gap clock; remove them from covariates."
+        )
+    return list(covariates)
+
+
+class _SurvivalRegressionModel(NextPurchaseModel):
+    """Shared fitting and covariate preparation for the lifelines families.
+
+    Subclasses set :attr:`_fitter_name` and implement
+    :meth:`_conditional_log_survival` from the fitted lifelines parameters.
+
+    Parameters
+    ----------
+    covariates : list of str or None, default None
+        Episode and feature columns used as covariates; None means
+        :data:`rtt_models.features.EPISODE_COVARIATES`. An empty list fits a
+        model without covariates.
+    penalizer : float, default 0.01
+        Elastic-net penalty strength on the coefficients of the z-scored
+        covariates, as lifelines defines it (intercepts are not penalised by
+        the AFT fitters).
+    l1_ratio : float, default 0.0
+        Share of the penalty that is L1, in [0, 1].
+    max_rows : int or None, default 30_000
+        Maximum number of episodes used in fitting; larger sets are sampled
+        uniformly without replacement. None uses every episode. With the 18
+        default covariates a Weibull fit on 30,000 CDNOW episodes took about
+        2-4 s on a shared 2-core machine, and AUC at 30 and 90 days changed by
+        less than 0.002 against all 47,763 episodes.
+    random_state : int or None, default 0
+        Seed of that sampling.
+
+    Attributes
+    ----------
+    covariates_ : list of str
+        Covariate columns read from episodes and features.
+    impute_values_ : Series
+        Training median per covariate, which replaces NaN.
+    missing_indicators_ : dict of str to str
+        Indicator column name to the covariate whose NaN it marks (1.0 where
+        missing). One indicator is kept per distinct training pattern of
+        missing values, so gap statistics that are missing together (no
+        repeat purchase yet) share one indicator.
+    design_columns_ : list of str
+        Columns of the z-scored design matrix, in order. Covariates and
+        indicators that were constant in the training rows, or perfectly
+        correlated with an earlier column, are left out.
+    center_, scale_ : Series
+        Training mean and standard deviation of each design column.
+    design_mean_ : ndarray, shape (n_design_columns,)
+        Mean of the clipped z-scores over the training rows; the Cox model
+        centres its linear predictor on it, as lifelines does.
+    lifelines_model_ : lifelines regression fitter
+        The fitted lifelines object, trained on the z-scored design.
+    n_zero_duration_dropped_ : int
+        Episodes with duration 0 (a last occasion on the cut-off day, always
+        censored), which carry no information and are not fitted.
+    n_training_rows_ : int
+        Episodes used in fitting after dropping and sampling.
+    feature_names_in_ : list of str
+        Covariates of the design plus ``elapsed_days``.
+    """
+
+    needs_episodes = True
+    _fitter_name = ""
+
+    def __init__(self, covariates=None, penalizer=0.01, l1_ratio=0.0, max_rows=30_000, random_state=0):
+        self.covariates = covariates
+        self.penalizer = penalizer
+        self.l1_ratio = l1_ratio
+        self.max_rows = max_rows
+        self.random_state = random_state
+
+    def _validate_settings(self) -> list[str]:
+        """Check every setting and return the covariate list; the one place settings are validated."""
+        name = type(self).__name__
+        if not isinstance(self.penalizer, numbers.Real) or not np.isfinite(self.penalizer) or self.penalizer < 0:
+            raise ValueError(f"{name}: penalizer must be a finite number >= 0, got {self.penalizer!r}; try 0.01.")
+        if not isinstance(self.l1_ratio, numbers.Real) or not 0 <= self.l1_ratio <= 1:
+            raise ValueError(f"{name}: l1_ratio must be a number in [0, 1], got {self.l1_ratio!r}.")
+        if self.max_rows is not None and (
+            isinstance(self.max_rows, bool) or not isinstance(self.max_rows, numbers.Integral) or self.max_rows < 10
+        ):
+            raise ValueError(f"{name}: max_rows must be an integer >= 10 or None, got {self.max_rows!r}.")
+        if self.random_state is not None and (
+            isinstance(self.random_state, bool) or not isinstance(self.random_state, numbers.Integral)
+        ):
+            raise ValueError(f"{name}: random_state must be an int or None, got {self.random_state!r}.")
+        return check_covariates(self.covariates, name)
+
+    # ------------------------------------------------------------------ fit
+
+    def fit(self, features: pd.DataFrame | None, episodes: pd.DataFrame | None = None):
+        """Fit the regression on gap episodes.
+
+        Parameters
+        ----------
+        features : DataFrame, shape (n_customers, n_features) or None
+            Per-customer features at the same cut-off. They are not used for
+            fitting. When given, they must contain the covariates, so that a
+            missing column fails here and not at prediction time.
+        episodes : DataFrame, shape (n_episodes, n_columns)
+            Gap episodes from :func:`rtt_models.features.build_episodes`,
+            with ``duration`` (days), ``event`` and the covariates.
+
+        Returns
+        -------
+        self
+        """
+        covariates = self._validate_settings()
+        name = type(self).__name__
+        frame = check_episodes(episodes, covariates, name)
+        if isinstance(features, pd.DataFrame):
+            absent = [column for column in covariates if column not in features.columns]
+            if absent:
+                raise ValueError(
+                    f"features are missing covariates {absent} that {name} reads at prediction time; "
+                    "pass the output of rtt_models.features.build_features."
+                )
+
+        # Episodes of duration 0 end on the cut-off day and are censored at
+        # once: they add nothing to the likelihood and lifelines rejects them.
+        zero = frame["duration"].to_numpy() <= 0
+        self.n_zero_duration_dropped_ = int(zero.sum())
+        frame = frame.loc[~zero]
+        if len(frame) == 0 or not frame["event"].any():
+            raise ValueError(
+                f"{name} needs episodes with at least one observed next purchase (event true and duration > 0), "
+                f"got {len(frame)} usable rows; build episodes over a longer history."
+            )
+
+        # Bound the training rows by seeded uniform sampling.
+        if self.max_rows is not None and len(frame) > self.max_rows:
+            rng = np.random.default_rng(self.random_state)
+            keep = np.sort(rng.choice(len(frame), size=self.max_rows, replace=False))
+            frame = frame.iloc[keep]
+        self.n_training_rows_ = len(frame)
+
+        # Impute, add missing-value indicators and z-score on the training rows.
+        self.covariates_ = covariates
+        raw = frame[covariates].apply(pd.to_numeric, errors="raise").astype(float)
+        _check_finite_or_nan(raw, "episodes")
+        self.impute_values_ = raw.median().fillna(0.0)
+        self.missing_indicators_ = _missing_indicators(raw)
+        design = self._impute(raw)
+        std = design.std(ddof=0)
+        varying = [column for column in design.columns if std[column] > _CONSTANT_STD]
+        self.center_ = design[varying].mean()
+        self.scale_ = std[varying]
+        self.design_columns_ = varying
+        z = self._standardise(design)
+        self.design_columns_ = _independent_columns(z)
+        self.center_ = self.center_[self.design_columns_]
+        self.scale_ = self.scale_[self.design_columns_]
+        z = z[self.design_columns_]
+        self.design_mean_ = z.mean().to_numpy()
+
+        self.lifelines_model_ = self._fit_lifelines(z, frame["duration"].to_numpy(), frame["event"].to_numpy())
+        used = set(self.missing_indicators_.values()) | set(self.design_columns_)
+        self.feature_names_in_ = [column for column in covariates if column in used] + ["elapsed_days"]
+        return self
+
+    def _fit_lifelines(self, z: pd.DataFrame, duration: np.ndarray, event: np.ndarray):
+        import lifelines
+        from lifelines.exceptions import ConvergenceError
+
+        data = z.reset_index(drop=True)
+        data["duration"] = duration
+        data["event"] = event
+        fitter = getattr(lifelines, self._fitter_name)(penalizer=self.penalizer, l1_ratio=self.l1_ratio)
+        try:
+            fitter.fit(data, duration_col="duration", event_col="event")
+        except ConvergenceError as err:
+            raise ValueError(
+                f"{type(self).__name__} did not converge with penalizer={self.penalizer}; "
+                "raise penalizer (for example to 0.1) or pass fewer covariates."
+            ) from err
+        return fitter
+
+    # ------------------------------------------------------------ predict
+
+    def _impute(self, raw: pd.DataFrame) -> pd.DataFrame:
+        """Add the missing-value indicators and replace NaN by the training medians."""
+        design = raw.fillna(self.impute_values_)
+        for indicator, column in self.missing_indicators_.items():
+            design[indicator] = raw[column].isna().astype(float)
+        return design
+
+    def design_matrix(self, features: pd.DataFrame) -> pd.DataFrame:
+        """Impute, z-score and clip the covariates as the lifelines model was fitted on them.
+
+        Parameters
+        ----------
+        features : DataFrame, shape (n_customers, n_features)
+            Per-customer features (or episodes) with the covariate columns.
+
+        Returns
+        -------
+        DataFrame, shape (n_customers, n_design_columns)
+            Same index as ``features``, columns :attr:`design_columns_`:
+            NaN replaced by the training median, indicators added, then
+            centred and scaled by the training mean and standard deviation,
+            then clipped to [-Z_SCORE_LIMIT, Z_SCORE_LIMIT].
+        """
+        check_is_fitted(self)
+        read = [column for column in self.covariates_ if column in self.feature_names_in_]
+        absent = [column for column in read if column not in features.columns]
+        if absent:
+            raise ValueError(f"features are missing covariates {absent}; pass rtt_models.features.build_features output.")
+        raw = features.reindex(columns=self.covariates_).apply(pd.to_numeric, errors="raise").astype(float)
+        _check_finite_or_nan(raw[read], "features")
+        return self._standardise(self._impute(raw))
+
+    def _standardise(self, design: pd.DataFrame) -> pd.DataFrame:
+        """Centre, scale and clip the imputed design columns.
+
+        z-scores are winsorised because heavy-tailed covariates such as
+        spend_total otherwise reach tens of standard deviations and make the
+        Cox Newton-Raphson iterations diverge.
+        """
+        z = (design[self.design_columns_] - self.center_) / self.scale_
+        return z.clip(-Z_SCORE_LIMIT, Z_SCORE_LIMIT)
+
+    def _design(self, features: pd.DataFrame) -> np.ndarray:
+        return self.design_matrix(features).to_numpy(dtype=float)
+
+    def _survival_matrix(self, features: pd.DataFrame, times_days: np.ndarray) -> np.ndarray:
+        """Return S(e + t) / S(e), shape (n_customers, n_times), computed on the log scale.
+
+        The ratio is formed as exp(log S(e + t) - log S(e)) with both logs
+        computed directly (never as the log of an underflowed S), so a
+        customer far out in the tail gets a finite value instead of 0/0.
+        """
+        z = self._design(features)
+        elapsed = features["elapsed_days"].to_numpy(dtype=float)[:, None]
+        times = np.asarray(times_days, dtype=float)[None, :]
+        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+            log_ratio = self._conditional_log_survival(z, elapsed, times)
+        return np.exp(np.minimum(log_ratio, 0.0))
+
+    def _conditional_log_survival(self, z: np.ndarray, elapsed: np.ndarray, times: np.ndarray) -> np.ndarray:
+        """Return log S(e + t) - log S(e), shape (n_customers, n_times)."""
+        raise NotImplementedError
+
+    def _coefficients(self, parameter: str) -> tuple[float, np.ndarray]:
+        """Return the intercept and design coefficients of one lifelines AFT parameter."""
+        params = self.lifelines_model_.params_.loc[parameter]
+        coefficients = params.reindex(self.design_columns_).fillna(0.0).to_numpy(dtype=float)
+        return float(params["Intercept"]), coefficients
+
+
+class WeibullAFTModel(_SurvivalRegressionModel):
+    """Weibull accelerated failure time regression of gaps (``weibull_aft``).
+
+    A gap with covariates x has survival ``S(t) = exp(-(t / lambda(x)) ** rho)``
+    with ``log lambda(x) = b0 + z(x) @ b`` (z the z-scored design) and one
+    shape ``rho`` for all customers; t in days. See
+    :class:`_SurvivalRegressionModel` for the parameters and attributes.
+
+    Notes
+    -----
+    * The open gap is predicted as ``S(e + t) / S(e)``. Its cumulative
+      hazard difference is computed as
+      ``(e / lambda) ** rho * expm1(rho * log1p(t / e))`` on the log scale, so
+      it neither overflows nor loses precision for long elapsed times.
+    * ``rho > 1`` means the purchase hazard rises through a gap, so more
+      elapsed time gives a sooner purchase. ``rho = 1`` is the memoryless
+      exponential, where elapsed time does not matter.
+    * Episodes of one customer are treated as independent observations.
+    """
+
+    _fitter_name = "WeibullAFTFitter"
+
+    @property
+    def shape_(self) -> float:
+        """Fitted Weibull shape ``rho`` (unitless)."""
+        return float(np.exp(self.lifelines_model_.params_.loc[("rho_", "Intercept")]))
+
+    def _conditional_log_survival(self, z, elapsed, times):
+        log_scale, coefficients = self._coefficients("lambda_")
+        log_lambda = (log_scale + z @ coefficients)[:, None]
+        rho = self.shape_
+
+        # Cumulative hazard difference H(e + t) - H(e), on the log scale;
+        # rows with e = 0 keep the plain form log H(t).
+        log_delta = rho * (np.log(times) - log_lambda)
+        started = elapsed[:, 0] > 0
+        if started.any():
+            e = elapsed[started]
+            growth = np.log(np.expm1(rho * np.log1p(times / e)))
+            log_delta[started] = rho * (np.log(e) - log_lambda[started]) + growth
+        return -np.exp(log_delta)
+
+
+class LogNormalAFTModel(_SurvivalRegressionModel):
+    """Log-normal accelerated failure time regression of gaps (``lognormal_aft``).
+
+    ``log T ~ Normal(mu(x), sigma)`` with ``mu(x) = b0 + z(x) @ b`` (T in
+    days, z the z-scored design) and one ``sigma`` for all customers. See
+    :class:`_SurvivalRegressionModel` for the parameters and attributes.
+
+    Notes
+    -----
+    * The open gap is predicted as ``S(e + t) / S(e)`` with both log
+      survivals from the log normal tail function (``scipy.special.log_ndtr``),
+      which stays finite far in the tail.
+    * The hazard rises and then falls through a gap, so a customer whose
+      elapsed time is far past the typical gap is predicted to buy more slowly.
+    """
+
+    _fitter_name = "LogNormalAFTFitter"
+
+    @property
+    def sigma_(self) -> float:
+        """Fitted standard deviation of log gap days."""
+        return float(np.exp(self.lifelines_model_.params_.loc[("sigma_", "Intercept")]))
+
+    def _conditional_log_survival(self, z, elapsed, times):
+        intercept, coefficients = self._coefficients("mu_")
+        mu = (intercept + z @ coefficients)[:, None]
+        sigma = self.sigma_
+
+        # log S(x) = log Phi(-(log x - mu) / sigma); log 0 = -inf gives log S(0) = 0.
+        log_after = log_ndtr(-(np.log(elapsed + times) - mu) / sigma)
+        log_before = log_ndtr(-(np.log(elapsed) - mu) / sigma)
+        return log_after - log_before
+
+
+class CoxPHModel(_SurvivalRegressionModel):
+    """Cox proportional hazards regression of gaps (``cox_ph``).
+
+    ``H(t | x) = H0(t) * exp((z(x) - zbar) @ b)`` with the Breslow estimate of
+    the baseline cumulative hazard ``H0`` (days) and ``zbar`` the mean
+    training design row. See :class:`_SurvivalRegressionModel` for the
+    parameters and attributes.
+
+    Notes
+    -----
+    * ``H0`` is a step function that jumps at the training durations and is
+      held at its last value between them. lifelines 0.30's
+      ``predict_survival_function`` interpolates linearly instead, so the two
+      agree only at the training durations.
+    * Beyond the longest training duration ``H0`` is flat: a customer whose
+      ``elapsed_days`` exceeds every training gap gets ``S(t) = 1`` for every
+      t, that is no predicted purchase, because the data show no purchase
+      after such a long gap.
+    * The open gap is predicted as ``exp(-(H(e + t) - H(e)))``.
+    """
+
+    _fitter_name = "CoxPHFitter"
+
+    def _conditional_log_survival(self, z, elapsed, times):
+        baseline = self.lifelines_model_.baseline_cumulative_hazard_.iloc[:, 0]
+        log_partial_hazard = ((z - self.design_mean_) @ self._cox_coefficients())[:, None]
+        delta = _step(baseline, elapsed + times) - _step(baseline, elapsed)
+        return -np.exp(np.log(np.maximum(delta, 0.0)) + log_partial_hazard)
+
+    def _cox_coefficients(self) -> np.ndarray:
+        return self.lifelines_model_.params_.reindex(self.design_columns_).fillna(0.0).to_numpy(dtype=float)
+
+
+def _step(cumulative: pd.Series, at_days: np.ndarray) -> np.ndarray:
+    """Evaluate a right-continuous step function given at its jump times; 0 before the first."""
+    jump_days = cumulative.index.to_numpy(dtype=float)
+    values = np.concatenate([[0.0], cumulative.to_numpy(dtype=float)])
+    return values[np.searchsorted(jump_days, at_days, side="right")]
+
+
+def _independent_columns(z: pd.DataFrame) -> list[str]:
+    """Return the columns of z, leaving out each one perfectly correlated with an earlier one."""
+    values = z.to_numpy(dtype=float)
+    values = (values - values.mean(axis=0)) / np.maximum(values.std(axis=0), _CONSTANT_STD)
+    correlation = values.T @ values / len(values)
+    kept: list[int] = []
+    for j in range(values.shape[1]):
+        if values[:, j].std() > _CONSTANT_STD and not any(abs(correlation[i, j]) > _COLLINEAR_CORRELATION for i in kept):
+            kept.append(j)
+    return [z.columns[j] for j in kept]
+
+
+def _missing_indicators(raw: pd.DataFrame) -> dict[str, str]:
+    """Name one indicator per distinct training pattern of missing values."""
+    indicators: dict[str, str] = {}
+    patterns: list[np.ndarray] = []
+    for column in raw.columns:
+        missing = raw[column].isna().to_numpy()
+        if not missing.any() or missing.all() or any(np.array_equal(missing, seen) for seen in patterns):
+            continue
+        patterns.append(missing)
+        indicators[f"{column}_missing"] = column
+    return indicators
+
+
+def _check_finite_or_nan(raw: pd.DataFrame, source: str) -> None:
+    """Raise ValueError for infinite covariate values, which NaN imputation cannot repair."""
+    infinite = np.isinf(raw.to_numpy(dtype=float))
+    if infinite.any():
+        columns = raw.columns[infinite.any(axis=0)].tolist()
+        raise ValueError(
+            f"{source} have infinite values in covariates {columns} ({int(infinite.sum())} cells); "
+            "replace them with NaN (treated as missing) or finite values."
+        )
