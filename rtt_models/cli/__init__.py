@@ -27,4 +27,5 @@ def main(verbose: bool) -> None:
 
 # Each module adds its command to `main` when imported.
 from rtt_models.cli import features  # noqa: E402, F401
+from rtt_models.cli import rank  # noqa: E402, F401
 from rtt_models.cli import backtest  # noqa: E402, F401
