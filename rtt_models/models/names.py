@@ -21,6 +21,7 @@ MODEL_CLASSES: dict[str, str] = {
     "cox_ph": "rtt_models.models.survival:CoxPHModel",
     "gb_hazard": "rtt_models.models.hazard:GradientBoostedHazardModel",
     "gb_regression": "rtt_models.models.regression:LogGapRegressionModel",
+    "dropout_timing": "rtt_models.models.cure:DropoutTimingModel",
 }
 
 
