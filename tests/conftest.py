@@ -25,3 +25,22 @@ def shared_data_dir() -> Path:
     if not (SHARED_DATA_DIR / "cdnow" / "CDNOW_master.txt").is_file():
         pytest.skip(f"real transaction logs not found at {SHARED_DATA_DIR}; set RTT_SHARED_DATA to their folder")
     return SHARED_DATA_DIR
+
+
+@pytest.fixture(scope="session")
+def mlflow_store(tmp_path_factory) -> str:
+    """URI of one SQLite MLflow tracking store and registry shared by the whole test session.
+
+    Creating a store costs about two seconds, so tests share it and keep
+    apart by experiment and registered model names; each test module gives
+    its experiments an artifact folder under its own temporary path. The
+    process-wide tracking URI that tests set is reset at the end.
+    """
+    folder = tmp_path_factory.mktemp("mlflow")
+    yield f"sqlite:///{folder / 'mlflow.db'}"
+
+    import mlflow
+
+    mlflow.set_tracking_uri(None)
+    mlflow.set_registry_uri(None)
+

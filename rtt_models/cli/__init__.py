@@ -27,5 +27,6 @@ def main(verbose: bool) -> None:
 
 # Each module adds its command to `main` when imported.
 from rtt_models.cli import features  # noqa: E402, F401
+from rtt_models.cli import score, train  # noqa: E402, F401
 from rtt_models.cli import rank  # noqa: E402, F401
 from rtt_models.cli import backtest  # noqa: E402, F401
