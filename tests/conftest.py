@@ -44,3 +44,19 @@ def mlflow_store(tmp_path_factory) -> str:
     mlflow.set_tracking_uri(None)
     mlflow.set_registry_uri(None)
 
+
+@pytest.fixture(scope="session", autouse=True)
+def _tracking_store_for_commands(mlflow_store):
+    """Point every command that logs to MLflow at the shared test store.
+
+    ``rtt backtest``, ``rtt train`` and ``rtt run`` log to MLflow's default
+    store in the working directory unless ``MLFLOW_TRACKING_URI`` is set, so
+    without this the tests would write ``mlflow.db`` into the checkout.
+    """
+    previous = os.environ.get("MLFLOW_TRACKING_URI")
+    os.environ["MLFLOW_TRACKING_URI"] = mlflow_store
+    yield
+    if previous is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = previous

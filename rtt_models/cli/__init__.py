@@ -15,6 +15,7 @@ import click
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "true")
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -30,3 +31,4 @@ from rtt_models.cli import features  # noqa: E402, F401
 from rtt_models.cli import score, train  # noqa: E402, F401
 from rtt_models.cli import rank  # noqa: E402, F401
 from rtt_models.cli import backtest  # noqa: E402, F401
+from rtt_models.cli import run  # noqa: E402, F401

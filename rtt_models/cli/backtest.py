@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -71,7 +70,7 @@ PRINTED_METRICS = ("n_cutoffs", "c_index", "auc_{h}d", "brier_{h}d", "ibs", "cou
 @click.option(
     "--tracking-uri",
     default=None,
-    help="Log the backtest as an MLflow run in this store. Default: $MLFLOW_TRACKING_URI when set, else no run.",
+    help="MLflow tracking store of the backtest run. Default: $MLFLOW_TRACKING_URI, else mlflow.db here.",
 )
 @click.option("--experiment", default=None, help="Log the backtest as an MLflow run in this experiment.")
 @reports_input_errors
@@ -120,12 +119,11 @@ def backtest(as_of, horizons, models, window_days, top_k, baselines, layout, out
 
         written = save_backtest_plots(result, plots_dir)
         click.echo(f"Wrote {len(written)} plots to {plots_dir}")
-    if tracking_uri or experiment or os.environ.get("MLFLOW_TRACKING_URI"):
-        from rtt_models.tracking import log_backtest, tracking_run
+    from rtt_models.tracking import log_backtest, tracking_run
 
-        with tracking_run(experiment, tracking_uri=tracking_uri, run_name="backtest") as run:
-            log_backtest(result, log=log, occasion_rule=options["occasion_rule"], plots_dir=plots_dir)
-        click.echo(f"Logged MLflow run {run.info.run_id}")
+    with tracking_run(experiment, tracking_uri=tracking_uri, run_name="backtest") as run:
+        log_backtest(result, log=log, occasion_rule=options["occasion_rule"], plots_dir=plots_dir)
+    click.echo(f"Logged MLflow run {run.info.run_id}")
 
     click.echo(
         f"Cut-offs {', '.join(str(c.date()) for c in result.truths)} with a {result.window_days}-day holdout "

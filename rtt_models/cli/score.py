@@ -42,7 +42,7 @@ def score(model_uri, as_of, horizons, out, rejects, chunk_customers, tracking_ur
     from rtt_models.data.write import table_format, write_table
     from rtt_models.features import build_features
     from rtt_models.scoring import unscorable_customers, write_batch_scores
-    from rtt_models.tracking.pyfunc import load_scoring_model
+    from rtt_models.tracking.pyfunc import load_scoring_model, signature_columns
 
     # Validate every option before reading data or loading the model.
     table_format(out)
@@ -62,7 +62,7 @@ def score(model_uri, as_of, horizons, out, rejects, chunk_customers, tracking_ur
     # The score file is written only after every chunk has been scored.
     write_table(rejected, rejects)
     table = write_batch_scores(
-        lambda chunk: model.predict(chunk, params=params),
+        lambda chunk: model.predict(signature_columns(model, chunk), params=params),
         features,
         out,
         horizons=horizon_days,

@@ -235,3 +235,23 @@ def load_scoring_model(model_uri: str, tracking_uri: str | None = None):
         mlflow.set_tracking_uri(tracking_uri)
         mlflow.set_registry_uri(tracking_uri)
     return mlflow.pyfunc.load_model(model_uri)
+
+
+def signature_columns(model, features: pd.DataFrame) -> pd.DataFrame:
+    """Keep ``customer_id`` and the columns of a loaded scoring model's input signature.
+
+    The model ignores other columns anyway; dropping them first spares
+    MLflow's warning about inputs outside the signature on every call.
+
+    Parameters
+    ----------
+    model : mlflow.pyfunc.PyFuncModel
+        From :func:`load_scoring_model`.
+    features : DataFrame, shape (n_customers, n_columns)
+        Feature rows with a ``customer_id`` column.
+    """
+    schema = model.metadata.get_input_schema()
+    if schema is None:
+        return features
+    names = [name for name in schema.input_names() if name in features.columns and name != "customer_id"]
+    return features[["customer_id", *names]]
