@@ -16,6 +16,7 @@ MODEL_CLASSES: dict[str, str] = {
     "kaplan_meier": "rtt_models.models.baselines:KaplanMeierModel",
     "bg_nbd": "rtt_models.models.btyd:BGNBDModel",
     "pareto_nbd": "rtt_models.models.btyd:ParetoNBDModel",
+    "mbg_cnbd_k": "rtt_models.models.mbg_cnbd:MBGCNBDModel",
     "weibull_aft": "rtt_models.models.survival:WeibullAFTModel",
     "lognormal_aft": "rtt_models.models.survival:LogNormalAFTModel",
     "cox_ph": "rtt_models.models.survival:CoxPHModel",
