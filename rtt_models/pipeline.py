@@ -42,7 +42,7 @@ from rtt_models.tracking.training import train_and_register
 
 logger = logging.getLogger("rtt_models")
 
-#: Least history before the earliest backtest cut-off, in days.
+#: Minimum history before the earliest backtest cut-off, in days.
 MIN_HISTORY_DAYS = 60
 
 #: One-line scores the backtest adds; they cannot be trained or registered.
@@ -51,7 +51,7 @@ _ONE_LINE_SCORES = ("days_since_last_purchase", "purchase_count")
 
 @dataclass
 class PipelineResult:
-    """Where each output of the main job is, and its summary.
+    """Output locations and summary of the main job.
 
     Attributes
     ----------
@@ -253,7 +253,7 @@ def run_pipeline(
 
 
 def _best_family(tested, candidates: Sequence[str], metric: str) -> str:
-    """The family with the best mean metric over the backtest cut-offs."""
+    """Return the family with the best mean metric over the backtest cut-offs."""
     from rtt_models.evaluation.metrics import HIGHER_IS_BETTER, metric_family
 
     summary = tested.summary

@@ -37,7 +37,7 @@ _CDNOW_SAMPLE_COLUMNS = ["customer_id", "sample_customer_id", "date", "number_of
 
 @dataclass(frozen=True)
 class ColumnMap:
-    """Which source columns hold the customer id, timestamp, amount and extras.
+    """Source column names of the customer id, timestamp, amount and extras.
 
     Attributes
     ----------

@@ -218,7 +218,7 @@ def day_number(stamp: pd.Timestamp) -> int:
 
 
 def _latest_values(rows: pd.DataFrame, columns: tuple[str, ...], customer_ids: np.ndarray) -> pd.DataFrame:
-    """Each customer's pass-through values on their latest row; ties broken by the values, not row order."""
+    """Return each customer's pass-through values on their latest row, ties broken by value, not row order."""
     index = pd.Index(customer_ids, name="customer_id")
     if not columns:
         return pd.DataFrame(index=index)

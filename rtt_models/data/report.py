@@ -102,7 +102,7 @@ def describe_rows(values: pd.Series, mask, line_of, limit: int = 5) -> str:
     mask : array of bool, shape (n_rows,)
         True where a row is invalid.
     line_of : callable
-        Maps a row position to the line number or label the user knows.
+        Maps a row position to the line number or row label shown to the user.
     limit : int
         How many rows to show.
     """

@@ -139,7 +139,7 @@ def build_features(
 
 
 def _report_for(transactions, log: TransactionLog, report: DataQualityReport | None) -> DataQualityReport:
-    """The report to fill: the caller's, which also gets the load repairs of a raw DataFrame."""
+    """Return the report to fill: the caller's, merged with the load repairs of a raw DataFrame."""
     if report is None:
         return DataQualityReport()
     if not isinstance(transactions, TransactionLog):

@@ -4,7 +4,7 @@ For each occasion of each customer this module computes the RTT statistics
 of the history up to and including that occasion (for gap episodes), or of
 each customer's whole history (for features at a cut-off). Both feed the
 same counts and sums into one set of formulas, so a model fitted on
-episodes sees the same definitions when it scores customers.
+episodes uses the same definitions when it scores customers.
 
 Segmented running sums come from global cumulative sums minus the sum before
 each customer's first occasion. Running minima and maxima use one global

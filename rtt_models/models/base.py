@@ -184,7 +184,7 @@ class NextPurchaseModel(BaseEstimator):
         g = np.diff(gap, axis=1, prepend=0.0)
 
         # M[0] = 0 because a gap of zero days does not exist on a day grid.
-        # `reversed_renewal[:, largest - j]` holds M[j], so the terms M[t - s]
+        # `reversed_renewal[:, largest - j]` contains M[j], so the terms M[t - s]
         # for s = 1..t form one contiguous slice.
         reversed_renewal = np.zeros_like(gap)
         count = np.zeros_like(first)
