@@ -84,6 +84,7 @@ def run_duckdb(path: str) -> dict:
     started = time.perf_counter()
     con = duckdb.connect()
     con.execute("SET threads TO 2")
+    con.execute("SET enable_progress_bar = false")
     query = f"""
         WITH days AS (
             SELECT customer_id, CAST(timestamp AS DATE) AS day, SUM(amount) AS amount
@@ -125,10 +126,11 @@ def in_child(function: str, *args) -> dict:
     code = (
         "import json, resource, sys; sys.path.insert(0, %r); import bench_features as b; "
         "out = b.%s(*%r); out['peak_gib'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20; "
-        "print(json.dumps(out))" % (str(Path(__file__).parent), function, args)
+        "print('RESULT ' + json.dumps(out))" % (str(Path(__file__).parent), function, args)
     )
     completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return json.loads(completed.stdout.strip().splitlines()[-1])
+    line = next(text for text in completed.stdout.splitlines() if text.startswith("RESULT "))
+    return json.loads(line.removeprefix("RESULT "))
 
 
 def baseline_memory(path: str) -> dict:

@@ -194,3 +194,9 @@ def test_numpy_ids_kept_as_given():
     frame = pd.DataFrame({"customer_id": np.array([3, 1, 2]), "date": ["2023-01-01"] * 3})
     features = build_features(frame)
     assert features.index.tolist() == [1, 2, 3]
+
+
+def test_mixed_id_types_rejected():
+    frame = pd.DataFrame({"customer_id": pd.Series([1, "a"], dtype=object), "date": ["2023-01-01", "2023-01-02"]})
+    with pytest.raises(TransactionLogError, match=r"customer ids mix the types \['int', 'str'\]"):
+        load_transactions(frame)

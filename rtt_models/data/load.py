@@ -398,7 +398,27 @@ def _exact_duplicates(frame: pd.DataFrame, codes: np.ndarray) -> np.ndarray:
 def _rank_codes(codes: np.ndarray, uniques) -> tuple[np.ndarray, np.ndarray]:
     """Renumber factorised codes so that they follow the sorted distinct ids."""
     uniques = np.asarray(uniques)
-    order = np.argsort(uniques, kind="stable")
+    order = _argsort_ids(uniques)
     rank = np.empty(order.size, dtype=np.int64)
     rank[order] = np.arange(order.size)
     return rank[codes], uniques[order]
+
+
+def _argsort_ids(uniques: np.ndarray) -> np.ndarray:
+    """Order of distinct ids; text ids are sorted by Arrow, several times faster than numpy on objects."""
+    if uniques.dtype == object and uniques.size and all(isinstance(u, str) for u in uniques[:100]):
+        try:
+            import pyarrow as pa
+            import pyarrow.compute as pc
+
+            return pc.sort_indices(pa.array(uniques, type=pa.string())).to_numpy()
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            pass  # mixed id types are reported below
+    try:
+        return np.argsort(uniques, kind="stable")
+    except TypeError as err:
+        kinds = sorted({type(u).__name__ for u in uniques})
+        raise TransactionLogError(
+            f"customer ids mix the types {kinds}, so they cannot be ordered; convert the id column to text, "
+            "for example frame['customer_id'] = frame['customer_id'].astype(str)."
+        ) from err
