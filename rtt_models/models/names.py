@@ -23,6 +23,7 @@ MODEL_CLASSES: dict[str, str] = {
     "gb_hazard": "rtt_models.models.hazard:GradientBoostedHazardModel",
     "gb_regression": "rtt_models.models.regression:LogGapRegressionModel",
     "dropout_timing": "rtt_models.models.cure:DropoutTimingModel",
+    "ensemble": "rtt_models.models.ensemble:SurvivalEnsembleModel",
 }
 
 
