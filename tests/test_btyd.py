@@ -478,3 +478,25 @@ def test_penalizer_pulls_parameters_toward_one(model_class, simulated):
     size = [np.sum(np.log(list(m.params_.values())) ** 2) for m in (plain, penalized)]
     assert size[1] < size[0]
     assert penalized.log_likelihood_ < plain.log_likelihood_
+
+
+def test_bg_nbd_counts_finite_without_dropout():
+    # Simulated logs with little dropout drive a and b into the thousands,
+    # where scipy's hyp2f1 overflows; expected counts must stay finite.
+    import warnings as _warnings
+
+    from rtt_models.data import load_transactions, simulate_transactions
+    from rtt_models.features import build_features
+    from rtt_models.models import make_model
+
+    data = simulate_transactions(300, seed=1)
+    features = build_features(load_transactions(data.transactions), "2023-03-31")
+    with _warnings.catch_warnings():
+        _warnings.simplefilter("ignore")
+        model = make_model("bg_nbd").fit(features)
+    assert model.params_["a"] > 1_000
+    with _warnings.catch_warnings():
+        _warnings.simplefilter("error")
+        out = model.predict(features, horizons=(30, 90))
+    assert np.isfinite(out["expected_occasions_90d"]).all()
+    assert (out["expected_occasions_90d"] >= out["p_purchase_90d"] - 1e-9).all()

@@ -168,3 +168,8 @@ def test_split_truth_counts_days_from_day_after_cutoff():
 def test_split_rejects_bad_window():
     with pytest.raises(ValueError, match="window_days must be a whole number of days >= 1, got 0"):
         split_calibration_holdout(customer_x(), "2023-03-31", window_days=0)
+
+
+def test_cutoff_outside_supported_dates_rejected():
+    with pytest.raises(Exception, match=r"the cut-off 'June' reads as 0001-06-01.*write it as YYYY-MM-DD"):
+        build_features(customer_x(), as_of="June")

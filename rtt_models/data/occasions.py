@@ -111,6 +111,13 @@ def resolve_cutoff(as_of, log: TransactionLog) -> Cutoff:
         ) from err
     if stamp is pd.NaT:
         raise TransactionLogError(f"the cut-off {as_of!r} is missing; write it as YYYY-MM-DD.")
+    try:
+        stamp = stamp.as_unit("ns")
+    except (OverflowError, pd.errors.OutOfBoundsDatetime) as err:
+        raise TransactionLogError(
+            f"the cut-off {as_of!r} reads as {stamp}, outside the dates pandas supports (1677 to 2262); "
+            "write it as YYYY-MM-DD."
+        ) from err
     if stamp.tzinfo is not None:
         stamp = stamp.tz_convert(log.timezone).tz_localize(None)
     date_only = isinstance(as_of, dt.date) and not isinstance(as_of, dt.datetime)

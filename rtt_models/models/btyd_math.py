@@ -199,8 +199,12 @@ def bgnbd_expected_purchases(params, x, t_x, T, t) -> np.ndarray:
         log_one_minus_z = -np.log1p(t_grid[closed] / span[closed])
         c = a + b + xc - 1.0
         power_part = -np.expm1(shape * log_one_minus_z) / shape
-        hyper_minus_one = hyp2f1(a + b - 1.0 - r, shape, c, zc) - 1.0
-        per_alive[closed] = c * (power_part - np.exp(shape * log_one_minus_z) * hyper_minus_one / shape)
+        with np.errstate(invalid="ignore", over="ignore"):
+            hyper_minus_one = hyp2f1(a + b - 1.0 - r, shape, c, zc) - 1.0
+            per_alive[closed] = c * (power_part - np.exp(shape * log_one_minus_z) * hyper_minus_one / shape)
+        # With a and b in the thousands (no dropout in the data) hyp2f1 can
+        # return inf or NaN; those entries are integrated instead.
+        closed[closed] = np.isfinite(per_alive[closed])
     if not closed.all():
         per_alive[~closed] = _bgnbd_expected_by_quadrature(
             params, x_grid[~closed], t_grid[~closed] / span[~closed]

@@ -16,6 +16,8 @@ next-purchase curve of a customer whose open gap has lasted e days is
 
 from __future__ import annotations
 
+import logging
+
 import numbers
 
 import numpy as np
@@ -25,6 +27,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from rtt_models.models.base import NextPurchaseModel
 from rtt_models.models.survival import check_covariates, check_episodes
+
+logger = logging.getLogger("rtt_models")
 
 #: Default bin edges in days: daily to 14, weekly to 91, then every 28 days
 #: to 343 and a last edge at 365. Beyond it, periods as wide as the last
@@ -244,6 +248,9 @@ class GradientBoostedHazardModel(NextPurchaseModel):
         keep, row_weight = self._sample_rows(rows["label"])
         self.n_person_period_rows_ = len(keep)
 
+        # A covariate missing in every episode (spend in a log without amounts)
+        # carries no information and breaks the boosting's binning, so it is left out.
+        covariates = observed_covariates(frame, covariates, name)
         covariate_values = frame[covariates].apply(pd.to_numeric, errors="raise").to_numpy(dtype=float)
         x = np.column_stack([covariate_values[rows["episode"][keep]], rows["bin_start_days"][keep]])
         classifier = HistGradientBoostingClassifier(
@@ -341,3 +348,11 @@ def _log_survival_at(log_keep: np.ndarray, edges: np.ndarray, at_days: np.ndarra
     rows = np.arange(len(log_keep))[:, None]
     fraction = (at_days - edges[k]) / widths[k]
     return log_at_edges[rows, k] + fraction * log_keep[rows, k]
+
+
+def observed_covariates(frame: pd.DataFrame, covariates: list[str], name: str) -> list[str]:
+    """Return the covariates with at least one value, logging the ones left out."""
+    empty = [column for column in covariates if frame[column].isna().all()]
+    if empty:
+        logger.info("%s leaves out covariates with no values in the episodes: %s", name, empty)
+    return [column for column in covariates if column not in empty]

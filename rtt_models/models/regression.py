@@ -20,6 +20,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from rtt_models.features import EPISODE_COVARIATES
 from rtt_models.models.base import NextPurchaseModel
+from rtt_models.models.hazard import observed_covariates
 from rtt_models.models.baselines import check_episodes, log_survival_at, product_limit
 
 # Inverse-probability-of-censoring weights are capped at 1 / 0.05 = 20, so a
@@ -179,6 +180,9 @@ class LogGapRegressionModel(NextPurchaseModel):
         self._validate_params()
         covariates = list(EPISODE_COVARIATES if self.covariates is None else self.covariates)
         durations_days, events = check_episodes(episodes, ["duration", "event", *covariates], type(self).__name__)
+        # A covariate missing in every episode (spend in a log without amounts)
+        # carries no information and breaks the boosting's binning, so it is left out.
+        covariates = observed_covariates(episodes, covariates, type(self).__name__)
         covariate_matrix = _covariate_matrix(episodes, covariates)
         rng = check_random_state(self.random_state)
 
