@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from rtt_models.cli import main
-from rtt_models.cli.common import input_options, read_log, reports_input_errors
+from rtt_models.cli.common import InputError, input_options, read_log, reports_input_errors
 
 
 @main.command()
@@ -20,15 +20,41 @@ from rtt_models.cli.common import input_options, read_log, reports_input_errors
     type=click.Path(dir_okay=False, path_type=Path),
     help="Output file, CSV or Parquet by its extension.",
 )
+@click.option(
+    "--memory-budget-mb",
+    type=click.FloatRange(min=1),
+    default=None,
+    help="Memory for one customer partition, in MiB. Builds a Parquet log in customer partitions "
+    "sized to it instead of loading it whole.",
+)
+@click.option(
+    "--partitions",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Number of customer partitions for a Parquet log; overrides the count derived from --memory-budget-mb.",
+)
 @reports_input_errors
-def features(as_of, out, **options) -> None:
+def features(as_of, out, memory_budget_mb, partitions, **options) -> None:
     """Build per-customer RTT features as of a cut-off."""
-    from tqdm import tqdm
-
     from rtt_models.data.write import table_format, write_table
-    from rtt_models.features import build_features
 
     table_format(out)
+    if memory_budget_mb is not None or partitions is not None:
+        table, report = _chunked_features(as_of, memory_budget_mb, partitions, options)
+        write_table(table, out)
+    else:
+        table, report = _in_memory_features(as_of, out, options)
+    click.echo(str(report))
+    click.echo(f"Wrote features of {len(table):,} customers as of {table.attrs['as_of']} to {out}")
+
+
+def _in_memory_features(as_of, out, options):
+    """Load the whole log, build its features and write them, with a three-step progress bar."""
+    from tqdm import tqdm
+
+    from rtt_models.data.write import write_table
+    from rtt_models.features import build_features
+
     with tqdm(total=3, desc="features", unit="step", file=sys.stderr, disable=None) as progress:
         progress.set_postfix_str("reading")
         log = read_log(options)
@@ -40,6 +66,42 @@ def features(as_of, out, **options) -> None:
         progress.set_postfix_str("writing")
         write_table(table, out)
         progress.update()
-    click.echo(str(report))
-    click.echo(f"Wrote features of {len(table):,} customers as of {table.attrs['as_of']} to {out}")
+    return table, report
 
+
+def _chunked_features(as_of, memory_budget_mb, partitions, options):
+    """Build the features of a Parquet log one customer partition at a time."""
+    from rtt_models.data.report import DataQualityReport
+    from rtt_models.features.chunked import build_features_chunked
+
+    source = options["transactions"]
+    is_parquet = options["file_format"] == "parquet" or (
+        options["file_format"] is None and source is not None and source.suffix.lower() in (".parquet", ".pq")
+    )
+    if not is_parquet:
+        raise InputError(
+            "--memory-budget-mb and --partitions read a Parquet log (--transactions FILE.parquet); "
+            "convert the log to Parquet or leave both options out."
+        )
+    columns = {
+        "customer_id": options["customer_col"],
+        "timestamp": options["timestamp_col"],
+        "amount": options["amount_col"],
+        "quantity": options["quantity_col"],
+        "passthrough": list(options["passthrough"]),
+    }
+    report = DataQualityReport()
+    table = build_features_chunked(
+        source,
+        as_of,
+        n_partitions=partitions,
+        memory_budget_mb=memory_budget_mb,
+        columns=columns,
+        occasion_rule=options["occasion_rule"],
+        timezone=options["timezone"],
+        date_format=options["date_format"],
+        drop_duplicates=not options["keep_duplicates"],
+        report=report,
+        progress=None,
+    )
+    return table, report
