@@ -77,10 +77,37 @@ def test_weibull_recovers_covariate_effect():
     assert model.shape_ == pytest.approx(1.5, rel=0.03)
 
 
+def test_lognormal_ancillary_recovers_sigma_effect():
+    # log T ~ Normal(log 30 + 0.3 x, sigma(x)) with log sigma(x) = log 0.6 + 0.4 x, x ~ N(0, 1).
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=20_000)
+    gap = np.exp(np.log(30.0) + 0.3 * x + np.exp(np.log(0.6) + 0.4 * x) * rng.normal(size=x.size))
+    censor = rng.uniform(0.5, 4.0, size=x.size) * 30.0
+    episodes = pd.DataFrame({"duration": np.minimum(gap, censor), "event": gap <= censor, "x": x})
+    model = LogNormalAFTModel(covariates=["x"], max_rows=None).fit(None, episodes)
+
+    params = model.lifelines_model_.params_
+    assert params.loc[("mu_", "x")] / model.scale_["x"] == pytest.approx(0.3, abs=0.03)
+    assert params.loc[("sigma_", "x")] / model.scale_["x"] == pytest.approx(0.4, abs=0.03)
+    assert model.sigma_ == pytest.approx(0.6, rel=0.05)
+
+
+def test_lognormal_without_ancillary_has_one_sigma():
+    episodes = weibull_episodes(3000, shape=1.5, scale_days=30.0, effect=0.4, seed=5)
+    model = LogNormalAFTModel(covariates=["x"], ancillary=False).fit(None, episodes)
+    assert list(model.lifelines_model_.params_.loc["sigma_"].index) == ["Intercept"]
+    assert model.get_params()["ancillary"] is False
+    assert LogNormalAFTModel().ancillary is True
+    assert WeibullAFTModel().ancillary is False
+
+
 # ------------------------------------------------- agreement with lifelines
 
 
-@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize(
+    "family",
+    [*FAMILIES, pytest.param(lambda **kw: WeibullAFTModel(ancillary=True, **kw), id="weibull_aft-ancillary")],
+)
 def test_survival_equals_lifelines(family, whole_day_episodes):
     model = family(covariates=["x"]).fit(None, whole_day_episodes)
     features = customer_features([-1.0, 0.0, 0.7, 1.5], [0.0, 3.0, 7.0, 12.0])
@@ -317,6 +344,7 @@ def test_infinite_feature_is_rejected(whole_day_episodes):
         pytest.param({"random_state": "a"}, "random_state must be an int or None", id="random_state"),
         pytest.param({"covariates": "x"}, "covariates must be a list of column names", id="covariates_str"),
         pytest.param({"covariates": ["x", "duration"]}, r"\['duration'\] cannot be covariates", id="reserved"),
+        pytest.param({"ancillary": "yes"}, "ancillary must be True or False, got 'yes'", id="ancillary"),
     ],
 )
 def test_invalid_setting_is_rejected(settings, message):

@@ -10,15 +10,18 @@ every other family must beat.
 from __future__ import annotations
 
 import logging
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
-from scipy.special import log_ndtr
-from sklearn.utils._param_validation import Interval
+from scipy.optimize import minimize
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from rtt_models.models.base import NextPurchaseModel
+from rtt_models.models.mean_gap_math import CENSORED_BOUNDS, GapStatistics, inverse_gaps, lognormal_log_survival
 
 logger = logging.getLogger("rtt_models")
 
@@ -32,9 +35,11 @@ class MeanGapModel(NextPurchaseModel):
     """Personal mean-gap rule: the next purchase comes about one mean gap after the last.
 
     The rule practitioners use today, made into a distribution. Each
-    customer's fresh gap is log-normal with mean equal to the customer's
-    personal mean gap and with the population's within-customer spread of log
-    gaps. A one-time buyer gets the population mean gap.
+    customer's fresh gap is log-normal with a mean proportional to the
+    customer's personal mean gap. A one-time buyer gets the population mean
+    gap. How far the gap spreads around that mean, and by which factor the
+    mean is scaled, depend only on the number of repeat gaps the personal
+    mean rests on.
 
     Parameters
     ----------
@@ -43,15 +48,32 @@ class MeanGapModel(NextPurchaseModel):
         customer's mean gap is estimated. The personal mean is
         ``(n * gap_mean_days + prior_gaps * population_mean) / (n + prior_gaps)``
         with ``n`` the customer's repeat gaps (``frequency``). The default 0
-        is the plain rule, which trusts a single gap as much as ten.
+        trusts a single gap as much as ten.
+    spread : {"censored", "pooled"}, default "censored"
+        How the scale factor and spread of the log-normal are estimated.
+        ``"censored"`` fits them by maximum likelihood on the completed gaps
+        and on each customer's open gap, right-censored at ``elapsed_days``.
+        ``"pooled"`` is the plain rule: scale factor 1 and the pooled
+        within-customer spread of log gaps for every customer.
+    max_iter : int, default 200
+        Iteration limit of the L-BFGS-B fit of the ``"censored"`` spread.
 
     Attributes
     ----------
     population_mean_gap_days_ : float
         Mean of every observed repeat gap in the fitting features, in days.
     log_gap_std_ : float
-        Pooled within-customer standard deviation of natural-log gaps, the
-        ``sigma`` of every customer's log-normal.
+        Pooled within-customer standard deviation of natural-log gaps. It is
+        the ``sigma`` of every customer with ``spread="pooled"`` and the
+        start value of the fit with ``spread="censored"``.
+    log_scale_coef_ : ndarray, shape (2,)
+        Intercept and slope of ``log c_n`` on ``1 / (n + 1)``; zeros with
+        ``spread="pooled"``.
+    log_sigma_coef_ : ndarray, shape (2,)
+        Intercept and slope of ``log sigma_n`` on ``1 / (n + 1)``;
+        ``[log(log_gap_std_), 0]`` with ``spread="pooled"``.
+    n_iter_ : int
+        Iterations of the censored fit; 0 with ``spread="pooled"``.
     n_customers_ : int
         Customers in the fitting features.
     feature_names_in_ : list of str
@@ -59,20 +81,30 @@ class MeanGapModel(NextPurchaseModel):
 
     Notes
     -----
-    The gap ``G_i`` of customer ``i`` is log-normal,
-    ``log G_i ~ Normal(log(mu_i) - sigma**2 / 2, sigma**2)``, so that
-    ``E[G_i] = mu_i``, the personal mean gap in days. The median gap is
-    ``mu_i * exp(-sigma**2 / 2)``, a little shorter than the mean.
+    The gap ``G_i`` of customer ``i`` with ``n`` repeat gaps is log-normal,
+    ``log G_i ~ Normal(log(c_n * mu_i) - sigma_n**2 / 2, sigma_n**2)``, so
+    that ``E[G_i] = c_n * mu_i`` with ``mu_i`` the personal mean gap in days.
+    Both parameters vary smoothly with the number of gaps:
+    ``log c_n = a + b / (n + 1)`` and ``log sigma_n = a' + b' / (n + 1)``.
+    One-time buyers (``n = 0``) sit at the end of the same curves.
 
-    ``sigma**2`` is the pooled within-customer variance of log gaps: the mean
-    of ``log_gap_std**2`` over customers with two or more repeat gaps,
-    weighted by ``frequency - 1``. It assumes that ``log_gap_std`` uses
-    ``ddof=1``. Between-customer differences enter only through ``mu_i``.
+    With ``spread="pooled"``, ``c_n = 1`` and ``sigma_n**2`` is the pooled
+    within-customer variance of log gaps: the mean of ``log_gap_std**2``
+    over customers with two or more repeat gaps, weighted by
+    ``frequency - 1`` (``log_gap_std`` uses ``ddof=1``). The open gap plays
+    no part, so a customer who stopped buying long ago keeps a purchase
+    rate close to that of an active one.
 
-    The model is fitted on per-customer features, not on gap episodes, so it
-    uses only the gaps that were completed before the cut-off. The open gap
-    is ignored when ``mu_i`` is estimated, which biases ``mu_i`` toward short
-    gaps for customers who have lapsed.
+    With ``spread="censored"``, the four coefficients maximise the
+    log-likelihood of every customer's completed gaps, through the
+    sufficient statistics ``frequency``, ``log_gap_mean`` and
+    ``log_gap_std``, plus the open gap as right-censored at ``elapsed_days``.
+    Long purchase-free times therefore widen the spread and lengthen the
+    scale where they occur, which is how this model, without a dropout
+    process, accounts for customers who silently stopped buying. The
+    completed gaps also define ``mu_i``, so the likelihood is a plug-in
+    one. One-time buyers contribute only censored gaps, so their
+    parameters are extrapolated along the fitted curves in ``1 / (n + 1)``.
 
     The survival of the open gap is ``S0_i(e + t) / S0_i(e)``, computed as a
     difference of log survival functions (``scipy.special.log_ndtr``), so it
@@ -83,19 +115,24 @@ class MeanGapModel(NextPurchaseModel):
 
     _parameter_constraints: dict = {
         "prior_gaps": [Interval(Real, 0, None, closed="left")],
+        "spread": [StrOptions({"censored", "pooled"})],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
     }
 
-    def __init__(self, prior_gaps: float = 0.0):
+    def __init__(self, prior_gaps: float = 0.0, spread: str = "censored", max_iter: int = 200):
         self.prior_gaps = prior_gaps
+        self.spread = spread
+        self.max_iter = max_iter
 
     def fit(self, features: pd.DataFrame, episodes: pd.DataFrame | None = None):
-        """Estimate the population mean gap and the within-customer spread of log gaps.
+        """Estimate the population mean gap and the distribution of gaps around each personal mean.
 
         Parameters
         ----------
         features : DataFrame, shape (n_customers, n_features)
             Per-customer features at the calibration cut-off with columns
-            ``frequency``, ``gap_mean_days`` and ``log_gap_std``.
+            ``frequency``, ``gap_mean_days`` and ``log_gap_std``, plus
+            ``log_gap_mean`` and ``elapsed_days`` with ``spread="censored"``.
         episodes : DataFrame, optional
             Ignored. The rule reads only per-customer gap statistics.
 
@@ -110,7 +147,10 @@ class MeanGapModel(NextPurchaseModel):
             when no customer has two repeat gaps to measure the spread.
         """
         self._validate_params()
-        _require_columns(features, ["frequency", "gap_mean_days", "log_gap_std"], type(self).__name__, "features")
+        columns = ["frequency", "gap_mean_days", "log_gap_std"]
+        if self.spread == "censored":
+            columns += ["log_gap_mean", "elapsed_days"]
+        _require_columns(features, columns, type(self).__name__, "features")
         frequency = _as_float(features["frequency"])
         gap_mean_days = _as_float(features["gap_mean_days"])
         log_gap_std = _as_float(features["log_gap_std"])
@@ -136,10 +176,48 @@ class MeanGapModel(NextPurchaseModel):
         degrees = frequency[has_spread] - 1.0
         pooled_variance = np.sum(degrees * log_gap_std[has_spread] ** 2) / degrees.sum()
         self.log_gap_std_ = float(max(np.sqrt(pooled_variance), MIN_LOG_GAP_STD))
+        self.log_scale_coef_ = np.zeros(2)
+        self.log_sigma_coef_ = np.array([np.log(self.log_gap_std_), 0.0])
+        self.n_iter_ = 0
+
+        if self.spread == "censored":
+            self._fit_censored(features.sort_index(kind="stable"))
 
         self.n_customers_ = int(len(features))
         self.feature_names_in_ = ["elapsed_days", "frequency", "gap_mean_days"]
         return self
+
+    def _fit_censored(self, features: pd.DataFrame) -> None:
+        """Fit ``log_scale_coef_`` and ``log_sigma_coef_`` by censored maximum likelihood.
+
+        ``features`` are sorted by customer so that the sums, and so the
+        fitted coefficients, do not depend on the input row order.
+        """
+        statistics = GapStatistics.from_features(features, self._mean_gap_days(features))
+        start = np.concatenate([self.log_scale_coef_, self.log_sigma_coef_])
+        result = minimize(
+            statistics.negative_log_likelihood,
+            start,
+            jac=True,
+            method="L-BFGS-B",
+            bounds=CENSORED_BOUNDS,
+            options={"maxiter": self.max_iter},
+        )
+        if not result.success:
+            warnings.warn(
+                f"{type(self).__name__} spread fit did not converge in max_iter={self.max_iter} iterations "
+                f"({result.message}); raise max_iter or use spread='pooled'.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        self.log_scale_coef_ = result.x[:2].copy()
+        self.log_sigma_coef_ = result.x[2:].copy()
+        self.n_iter_ = int(result.nit)
+        logger.info(
+            "mean_gap censored spread: scale factor %.3g to %.3g, sigma %.3g to %.3g (one-time buyers to many gaps)",
+            *np.exp(self.log_scale_coef_[0] + self.log_scale_coef_[1] * np.array([1.0, 0.0])),
+            *np.exp(self.log_sigma_coef_[0] + self.log_sigma_coef_[1] * np.array([1.0, 0.0])),
+        )
 
     def personal_mean_gap_days(self, features: pd.DataFrame) -> pd.Series:
         """Return each customer's mean gap, shrunk toward the population by ``prior_gaps``.
@@ -152,11 +230,37 @@ class MeanGapModel(NextPurchaseModel):
         Returns
         -------
         Series, shape (n_customers,)
-            Mean gap in days, indexed by ``customer_id``. One-time buyers
-            get the population mean gap.
+            Mean gap in days, indexed by ``customer_id``, before the scale
+            factor ``c_n``. One-time buyers get the population mean gap.
         """
         frame = self._check_features_fitted(features)
         return pd.Series(self._mean_gap_days(frame), index=frame.index, name="mean_gap_days")
+
+    def gap_parameters(self, features: pd.DataFrame) -> pd.DataFrame:
+        """Return each customer's log-normal gap parameters.
+
+        Parameters
+        ----------
+        features : DataFrame, shape (n_customers, n_features)
+            Per-customer features with ``frequency`` and ``gap_mean_days``.
+
+        Returns
+        -------
+        DataFrame, shape (n_customers, 3)
+            Indexed by ``customer_id``: ``scale_factor`` (``c_n``, unitless),
+            ``expected_gap_days`` (``c_n`` times the personal mean gap) and
+            ``log_gap_sigma`` (``sigma_n`` of natural-log days).
+        """
+        frame = self._check_features_fitted(features)
+        scale_factor, sigma = self._scale_and_sigma(frame)
+        return pd.DataFrame(
+            {
+                "scale_factor": scale_factor,
+                "expected_gap_days": scale_factor * self._mean_gap_days(frame),
+                "log_gap_sigma": sigma,
+            },
+            index=frame.index,
+        )
 
     def _check_features_fitted(self, features: pd.DataFrame) -> pd.DataFrame:
         check_is_fitted(self)
@@ -173,23 +277,22 @@ class MeanGapModel(NextPurchaseModel):
             shrunk = (gaps * personal_days + self.prior_gaps * self.population_mean_gap_days_) / weight
         return np.where(has_gap, shrunk, self.population_mean_gap_days_)
 
-    def _log_gap_survival(self, x_days: np.ndarray, log_location: np.ndarray) -> np.ndarray:
-        """Return log P(G > x) of the log-normal gap, shape (n, k).
-
-        ``x_days`` has shape (n, k) or (n, 1) and ``log_location`` shape (n, 1).
-        """
-        with np.errstate(divide="ignore"):
-            log_x = np.log(x_days)
-        return log_ndtr(-(log_x - log_location) / self.log_gap_std_)
+    def _scale_and_sigma(self, features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """Return ``c_n`` and ``sigma_n`` of each customer, shape (n,) each."""
+        inverse = inverse_gaps(features)
+        log_scale = self.log_scale_coef_[0] + self.log_scale_coef_[1] * inverse
+        log_sigma = self.log_sigma_coef_[0] + self.log_sigma_coef_[1] * inverse
+        return np.exp(log_scale), np.exp(log_sigma)
 
     def _survival_matrix(self, features: pd.DataFrame, times_days: np.ndarray) -> np.ndarray:
-        mean_gap_days = self._mean_gap_days(features)
-        log_location = (np.log(mean_gap_days) - self.log_gap_std_**2 / 2.0)[:, None]
+        scale_factor, sigma = self._scale_and_sigma(features)
+        log_location = (np.log(scale_factor * self._mean_gap_days(features)) - sigma**2 / 2.0)[:, None]
+        sigma = sigma[:, None]
         elapsed_days = _as_float(features["elapsed_days"])[:, None]
         times = np.asarray(times_days, dtype=float)[None, :]
 
-        log_at_elapsed = self._log_gap_survival(elapsed_days, log_location)
-        log_later = self._log_gap_survival(elapsed_days + times, log_location)
+        log_at_elapsed = lognormal_log_survival(elapsed_days, log_location, sigma)
+        log_later = lognormal_log_survival(elapsed_days + times, log_location, sigma)
         return np.exp(log_later - log_at_elapsed)
 
 

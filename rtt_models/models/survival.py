@@ -307,13 +307,17 @@ class _SurvivalRegressionModel(NextPurchaseModel):
         data["event"] = event
         fitter = getattr(lifelines, self._fitter_name)(penalizer=self.penalizer, l1_ratio=self.l1_ratio)
         try:
-            fitter.fit(data, duration_col="duration", event_col="event")
+            fitter.fit(data, duration_col="duration", event_col="event", **self._fit_options())
         except ConvergenceError as err:
             raise ValueError(
                 f"{type(self).__name__} did not converge with penalizer={self.penalizer}; "
                 "raise penalizer (for example to 0.1) or pass fewer covariates."
             ) from err
         return fitter
+
+    def _fit_options(self) -> dict:
+        """Return extra keyword arguments of the lifelines ``fit`` call."""
+        return {}
 
     # ------------------------------------------------------------ predict
 
@@ -387,13 +391,50 @@ class _SurvivalRegressionModel(NextPurchaseModel):
         return float(params["Intercept"]), coefficients
 
 
-class WeibullAFTModel(_SurvivalRegressionModel):
+class _AcceleratedFailureTimeModel(_SurvivalRegressionModel):
+    """Shared settings of the AFT families: the ancillary (shape) parameter may depend on covariates.
+
+    Parameters
+    ----------
+    covariates, penalizer, l1_ratio, max_rows, random_state
+        As in :class:`_SurvivalRegressionModel`.
+    ancillary : bool
+        Whether the shape parameter (Weibull ``rho``, log-normal ``sigma``)
+        is regressed on the same z-scored covariates as the scale, on the
+        log scale, as lifelines' ``fit(..., ancillary=True)`` does. False
+        gives every customer one shape.
+    """
+
+    def __init__(
+        self, covariates=None, penalizer=0.01, l1_ratio=0.0, max_rows=30_000, random_state=0, ancillary=False
+    ):
+        super().__init__(covariates, penalizer, l1_ratio, max_rows, random_state)
+        self.ancillary = ancillary
+
+    def _validate_settings(self) -> list[str]:
+        if not isinstance(self.ancillary, (bool, np.bool_)):
+            raise ValueError(
+                f"{type(self).__name__}: ancillary must be True or False, got {self.ancillary!r}."
+            )
+        return super()._validate_settings()
+
+    def _fit_options(self) -> dict:
+        return {"ancillary": bool(self.ancillary)}
+
+    def _shape(self, parameter: str, z: np.ndarray) -> np.ndarray:
+        """Return each row's shape ``exp(c0 + z @ c)``, shape (n, 1); without ancillary, c is 0."""
+        intercept, coefficients = self._coefficients(parameter)
+        return np.exp(intercept + z @ coefficients)[:, None]
+
+
+class WeibullAFTModel(_AcceleratedFailureTimeModel):
     """Weibull accelerated failure time regression of gaps (``weibull_aft``).
 
-    A gap with covariates x has survival ``S(t) = exp(-(t / lambda(x)) ** rho)``
-    with ``log lambda(x) = b0 + z(x) @ b`` (z the z-scored design) and one
-    shape ``rho`` for all customers; t in days. See
-    :class:`_SurvivalRegressionModel` for the parameters and attributes.
+    A gap with covariates x has survival ``S(t) = exp(-(t / lambda(x)) ** rho(x))``
+    with ``log lambda(x) = b0 + z(x) @ b`` (z the z-scored design); t in
+    days. By default one shape ``rho`` holds for all customers; with
+    ``ancillary=True``, ``log rho(x) = c0 + z(x) @ c``. See
+    :class:`_SurvivalRegressionModel` for the other parameters and attributes.
 
     Notes
     -----
@@ -404,6 +445,14 @@ class WeibullAFTModel(_SurvivalRegressionModel):
     * ``rho > 1`` means the purchase hazard rises through a gap, so more
       elapsed time gives a sooner purchase. ``rho = 1`` is the memoryless
       exponential, where elapsed time does not matter.
+    * The Weibull cannot represent a customer who never buys again.
+      NOTE: on the built-in simulated log (4,000 customers, seed 11,
+      cut-off 2023-10-31), where about half the customers have silently
+      stopped buying, the predicted 30-day purchase probability of
+      customers idle for more than 240 days was 0.12-0.21 against an
+      observed 0.01-0.03. The decile calibration error was 0.064 with one
+      shape and 0.068 with ``ancillary=True``, so the default keeps one
+      shape.
     * Episodes of one customer are treated as independent observations.
     """
 
@@ -411,13 +460,13 @@ class WeibullAFTModel(_SurvivalRegressionModel):
 
     @property
     def shape_(self) -> float:
-        """Fitted Weibull shape ``rho`` (unitless)."""
+        """Fitted Weibull shape ``rho`` (unitless) at the mean training covariates (``z = 0``)."""
         return float(np.exp(self.lifelines_model_.params_.loc[("rho_", "Intercept")]))
 
     def _conditional_log_survival(self, z, elapsed, times):
         log_scale, coefficients = self._coefficients("lambda_")
         log_lambda = (log_scale + z @ coefficients)[:, None]
-        rho = self.shape_
+        rho = self._shape("rho_", z)
 
         # Cumulative hazard difference H(e + t) - H(e), on the log scale;
         # rows with e = 0 keep the plain form log H(t).
@@ -425,17 +474,24 @@ class WeibullAFTModel(_SurvivalRegressionModel):
         started = elapsed[:, 0] > 0
         if started.any():
             e = elapsed[started]
-            growth = np.log(np.expm1(rho * np.log1p(times / e)))
-            log_delta[started] = rho * (np.log(e) - log_lambda[started]) + growth
+            growth = np.log(np.expm1(rho[started] * np.log1p(times / e)))
+            log_delta[started] = rho[started] * (np.log(e) - log_lambda[started]) + growth
         return -np.exp(log_delta)
 
 
-class LogNormalAFTModel(_SurvivalRegressionModel):
+class LogNormalAFTModel(_AcceleratedFailureTimeModel):
     """Log-normal accelerated failure time regression of gaps (``lognormal_aft``).
 
-    ``log T ~ Normal(mu(x), sigma)`` with ``mu(x) = b0 + z(x) @ b`` (T in
-    days, z the z-scored design) and one ``sigma`` for all customers. See
-    :class:`_SurvivalRegressionModel` for the parameters and attributes.
+    ``log T ~ Normal(mu(x), sigma(x))`` with ``mu(x) = b0 + z(x) @ b`` and
+    ``log sigma(x) = c0 + z(x) @ c`` (T in days, z the z-scored design).
+    See :class:`_SurvivalRegressionModel` for the other parameters and
+    attributes.
+
+    Parameters
+    ----------
+    ancillary : bool, default True
+        Whether ``sigma`` depends on the covariates; False fits one
+        ``sigma`` for all customers (``c = 0``).
 
     Notes
     -----
@@ -444,19 +500,31 @@ class LogNormalAFTModel(_SurvivalRegressionModel):
       which stays finite far in the tail.
     * The hazard rises and then falls through a gap, so a customer whose
       elapsed time is far past the typical gap is predicted to buy more slowly.
+      A log-normal cannot represent a customer who never buys again, so a
+      wide ``sigma`` is its only way to describe silent dropout. With
+      ``ancillary=True`` customers whose history predicts dropout get a
+      wider ``sigma`` than regular buyers. On the built-in simulated log
+      (4,000 customers, seed 11, cut-off 2023-10-31, 61-day window) this
+      brought the decile calibration error of the 30-day purchase
+      probability from 0.089 to 0.048; with seeds 1-3 it was 0.050-0.056.
     """
 
     _fitter_name = "LogNormalAFTFitter"
 
+    def __init__(
+        self, covariates=None, penalizer=0.01, l1_ratio=0.0, max_rows=30_000, random_state=0, ancillary=True
+    ):
+        super().__init__(covariates, penalizer, l1_ratio, max_rows, random_state, ancillary)
+
     @property
     def sigma_(self) -> float:
-        """Fitted standard deviation of log gap days."""
+        """Fitted standard deviation of log gap days at the mean training covariates (``z = 0``)."""
         return float(np.exp(self.lifelines_model_.params_.loc[("sigma_", "Intercept")]))
 
     def _conditional_log_survival(self, z, elapsed, times):
         intercept, coefficients = self._coefficients("mu_")
         mu = (intercept + z @ coefficients)[:, None]
-        sigma = self.sigma_
+        sigma = self._shape("sigma_", z)
 
         # log S(x) = log Phi(-(log x - mu) / sigma); log 0 = -inf gives log S(0) = 0.
         log_after = log_ndtr(-(np.log(elapsed + times) - mu) / sigma)
