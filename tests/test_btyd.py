@@ -500,3 +500,28 @@ def test_bg_nbd_counts_finite_without_dropout():
         out = model.predict(features, horizons=(30, 90))
     assert np.isfinite(out["expected_occasions_90d"]).all()
     assert (out["expected_occasions_90d"] >= out["p_purchase_90d"] - 1e-9).all()
+
+
+def test_bg_nbd_closed_form_summary_equals_grid():
+    # The closed-form median and restricted mean agree with the generic
+    # evaluation of the same curve on a day grid.
+    from rtt_models.data import load_transactions, simulate_transactions
+    from rtt_models.features import build_features
+    from rtt_models.models import make_model
+
+    data = simulate_transactions(1_500, seed=4)
+    features = build_features(load_transactions(data.transactions), "2023-06-30")
+    model = make_model("bg_nbd").fit(features)
+    frame = model._check_features(features)
+    horizons = np.array([30, 90])
+    closed = model._closed_form_summary(frame, horizons)
+    grid = model._summary_on_grid(frame, horizons)
+    np.testing.assert_allclose(closed["p_purchase"], grid["p_purchase"], rtol=1e-9, atol=1e-12)
+    # The grid uses the trapezoid rule on whole days, which overstates the
+    # integral of a convex curve slightly; the closed form is exact.
+    np.testing.assert_allclose(closed["restricted_mean_days"], grid["restricted_mean_days"], rtol=1e-3)
+    assert (closed["restricted_mean_days"] <= grid["restricted_mean_days"] + 1e-9).all()
+    both = np.isfinite(closed["median_days"]) & np.isfinite(grid["median_days"])
+    assert both.sum() > 100
+    np.testing.assert_allclose(closed["median_days"][both], grid["median_days"][both], rtol=2e-2, atol=0.5)
+    assert (np.isnan(closed["median_days"]) == np.isnan(grid["median_days"])).mean() > 0.99

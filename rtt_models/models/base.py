@@ -130,24 +130,47 @@ class NextPurchaseModel(BaseEstimator):
         check_is_fitted(self)
         frame = self._check_features(features)
         horizon_days = _check_horizons(horizons)
-        largest = int(horizon_days.max())
-
-        # One survival evaluation covers every horizon, the restricted mean and
-        # the median: daily up to the largest horizon, weekly beyond it.
-        grid = _prediction_grid(largest)
-        survival = self._finished_survival(frame, grid)
+        summary = self._closed_form_summary(frame, horizon_days)
+        if summary is None:
+            summary = self._summary_on_grid(frame, horizon_days)
 
         out = pd.DataFrame(index=frame.index)
-        for h in horizon_days:
-            out[f"p_purchase_{h}d"] = 1.0 - survival[:, h]
+        for j, h in enumerate(horizon_days):
+            out[f"p_purchase_{h}d"] = summary["p_purchase"][:, j]
         expected = self._expected_occasions(frame, horizon_days)
         for j, h in enumerate(horizon_days):
             out[f"expected_occasions_{h}d"] = expected[:, j]
-        out["median_days_to_next"] = _median_from_grid(survival, grid)
-        out["expected_days_to_next"] = np.trapezoid(survival[:, : largest + 1], grid[: largest + 1], axis=1)
-        out["risk_score"] = survival[:, largest]
+        out["median_days_to_next"] = summary["median_days"]
+        out["expected_days_to_next"] = summary["restricted_mean_days"]
+        out["risk_score"] = 1.0 - summary["p_purchase"][:, -1]
         out["p_alive"] = self._p_alive(frame) if self.defines_p_alive else np.nan
         return out
+
+    def _summary_on_grid(self, frame: pd.DataFrame, horizon_days: np.ndarray) -> dict[str, np.ndarray]:
+        """Derive the summaries from one survival evaluation on a day grid.
+
+        The grid is daily up to the largest horizon, which gives the horizon
+        probabilities and the restricted mean (trapezoid rule), then weekly
+        to the median search limit.
+        """
+        largest = int(horizon_days.max())
+        grid = _prediction_grid(largest)
+        survival = self._finished_survival(frame, grid)
+        return {
+            "p_purchase": 1.0 - survival[:, horizon_days],
+            "median_days": _median_from_grid(survival, grid),
+            "restricted_mean_days": np.trapezoid(survival[:, : largest + 1], grid[: largest + 1], axis=1),
+        }
+
+    def _closed_form_summary(self, frame: pd.DataFrame, horizon_days: np.ndarray) -> dict[str, np.ndarray] | None:
+        """Closed-form summaries, or None to evaluate the curve on a grid.
+
+        Families whose survival curve has a closed-form median and integral
+        return a dict with ``p_purchase`` (n_customers, n_horizons),
+        ``median_days`` (NaN beyond the median search limit) and
+        ``restricted_mean_days`` up to the largest horizon, all in days.
+        """
+        return None
 
     # ------------------------------------------------------ for subclasses
 
@@ -252,15 +275,23 @@ def _prediction_grid(largest_horizon: int) -> np.ndarray:
 
 
 def _finish_curve(survival: np.ndarray, times_days: np.ndarray | None = None) -> np.ndarray:
-    """Clip to [0, 1], set S(0) = 1 and remove upward steps from rounding."""
-    survival = np.clip(np.nan_to_num(np.asarray(survival, dtype=float), nan=1.0), 0.0, 1.0)
-    if times_days is not None:
-        survival[:, np.asarray(times_days) == 0] = 1.0
-        order = np.argsort(times_days, kind="stable")
-        ordered = np.minimum.accumulate(survival[:, order], axis=1)
-        survival[:, order] = ordered
-        return survival
-    return np.minimum.accumulate(survival, axis=1)
+    """Clip to [0, 1], set S(0) = 1 and remove upward steps from rounding.
+
+    NaN becomes 1 (no evidence of a purchase). One copy is made, so a
+    family may return a view of its own tables; the other steps work on it
+    in place, because the curves of millions of customers are large.
+    """
+    survival = np.nan_to_num(np.asarray(survival, dtype=float), copy=True, nan=1.0, posinf=1.0, neginf=0.0)
+    np.clip(survival, 0.0, 1.0, out=survival)
+    if times_days is None:
+        return np.minimum.accumulate(survival, axis=1, out=survival)
+    times_days = np.asarray(times_days)
+    survival[:, times_days == 0] = 1.0
+    if np.all(np.diff(times_days) >= 0):
+        return np.minimum.accumulate(survival, axis=1, out=survival)
+    order = np.argsort(times_days, kind="stable")
+    survival[:, order] = np.minimum.accumulate(survival[:, order], axis=1)
+    return survival
 
 
 def _check_times(times: Sequence[float]) -> np.ndarray:

@@ -21,7 +21,7 @@ from scipy.optimize import minimize
 from sklearn.exceptions import ConvergenceWarning
 
 from rtt_models.models import btyd_math
-from rtt_models.models.base import NextPurchaseModel
+from rtt_models.models.base import MEDIAN_SEARCH_LIMIT_DAYS, NextPurchaseModel
 
 # Log-parameters are kept inside [-_LOG_BOUND, _LOG_BOUND] during the search,
 # that is parameters between about 2e-9 and 5e8 in the model's time unit.
@@ -350,6 +350,44 @@ class BGNBDModel(_BTYDModel):
 
     def _expected_purchases(self, params, x, t_x, T, t):
         return btyd_math.bgnbd_expected_purchases(params, x, t_x, T, t)
+
+    def _closed_form_summary(self, frame, horizon_days):
+        """Horizon probabilities, median and restricted mean in closed form.
+
+        With ``k = r + x``, ``s = alpha + T`` and ``q(t) = (s / (s + t))**k``,
+        ``S(t) = 1 - P(alive) * (1 - q(t))``. The median solves
+        ``q(t) = 1 - 0.5 / P(alive)``, which exists only when P(alive) > 0.5,
+        and the restricted mean is ``H - P(alive) * (H - integral_0^H q)``
+        with ``integral_0^H q = s * (1 - (s / (s + H))**(k - 1)) / (k - 1)``.
+        Times are converted from the model's unit to days.
+        """
+        x, t_x, T = self._read_history(frame)
+        params = self._params_array()
+        r, alpha = params[0], params[1]
+        unit = float(self.time_unit_days)
+        p_alive = btyd_math.bgnbd_p_alive(params, x, t_x, T)
+        k = r + x
+        span = alpha + T
+
+        # P(purchase within h) at each horizon.
+        horizons = np.asarray(horizon_days, dtype=float) / unit
+        log_ratio = np.log1p(horizons[None, :] / span[:, None])
+        p_purchase = p_alive[:, None] * -np.expm1(-k[:, None] * log_ratio)
+
+        # Median: q(t) = 1 - 0.5 / P(alive), solved for t.
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log_q = np.log1p(-0.5 / p_alive)
+            median = span * np.expm1(-log_q / k) * unit
+        median = np.where((p_alive > 0.5) & (median <= MEDIAN_SEARCH_LIMIT_DAYS), median, np.nan)
+
+        # Restricted mean up to the largest horizon H.
+        largest = horizons.max()
+        log_end = np.log1p(largest / span)
+        near_one = np.abs(k - 1.0) < 1e-9
+        with np.errstate(divide="ignore", invalid="ignore"):
+            integral = span * np.where(near_one, log_end, -np.expm1(-(k - 1.0) * log_end) / (k - 1.0))
+        restricted = (largest - p_alive * (largest - integral)) * unit
+        return {"p_purchase": p_purchase, "median_days": median, "restricted_mean_days": restricted}
 
 
 class ParetoNBDModel(_BTYDModel):
