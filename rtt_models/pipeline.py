@@ -73,6 +73,8 @@ class PipelineResult:
         ``models:/NAME/VERSION`` of the new version.
     promoted : bool
         Whether the champion alias moved to it.
+    decision_reason : str
+        Why the alias moved or stayed, with both validation values.
     run_ids : dict of str to str
         MLflow runs by stage (backtest, train).
     report : DataQualityReport
@@ -96,6 +98,7 @@ class PipelineResult:
     model_uri: str = ""
     registered: str = ""
     promoted: bool = False
+    decision_reason: str = ""
     run_ids: dict[str, str] = field(default_factory=dict)
     report: DataQualityReport = field(default_factory=DataQualityReport)
     n_scored: int = 0
@@ -226,6 +229,7 @@ def run_pipeline(
     result.model_uri = trained.model_uri
     result.registered = f"models:/{register}/{trained.version}"
     result.promoted = bool(trained.decision.promoted)
+    result.decision_reason = trained.decision.reason
     result.run_ids["train"] = trained.run_id
 
     # Score every customer through the registered scoring model.

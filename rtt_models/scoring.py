@@ -33,6 +33,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from rtt_models.models.base import MAX_HORIZON_DAYS
+
 from rtt_models.data.load import TransactionLog
 from rtt_models.data.occasions import resolve_cutoff
 
@@ -74,6 +76,8 @@ def check_horizons(horizons: Any) -> list[int]:
         is_number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
         if not is_number or not np.isfinite(value) or value < 1 or value != int(value):
             raise ValueError(f"horizons must be whole days >= 1, for example [30, 90]; got {list(values)}.")
+        if value > MAX_HORIZON_DAYS:
+            raise ValueError(f"horizons must be at most {MAX_HORIZON_DAYS} days; got {int(value)}.")
         days.append(int(value))
     return sorted(set(days))
 

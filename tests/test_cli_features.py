@@ -90,3 +90,54 @@ def test_every_command_has_help():
         result = run_cli(command, "--help")
         assert result.exit_code == 0
         assert "Usage:" in result.output
+
+
+def test_semicolon_file_gets_separator_hint(tmp_path):
+    source = tmp_path / "log.csv"
+    source.write_text("customer_id;date;amount\na;2023-01-01;5\n")
+    out = tmp_path / "features.csv"
+    result = CliRunner().invoke(main, ["features", "--transactions", str(source), "--out", str(out)])
+    assert result.exit_code == 2
+    assert "looks separated by ';'" in result.output
+    fixed = run_cli("features", "--transactions", str(source), "--separator", ";", "--out", str(out))
+    assert fixed.exit_code == 0
+    assert pd.read_csv(out)["n_occasions"].tolist() == [1]
+
+
+def test_empty_file_named_in_error(tmp_path):
+    source = tmp_path / "empty.csv"
+    source.write_text("")
+    result = CliRunner().invoke(main, ["features", "--transactions", str(source), "--out", str(tmp_path / "f.csv")])
+    assert result.exit_code == 2
+    assert "empty.csv' is empty" in result.output
+
+
+def test_cutoff_before_data_exits_2_without_file(tmp_path):
+    source = tmp_path / "log.csv"
+    source.write_text("customer_id,date,amount\na,2023-01-01,5\n")
+    out = tmp_path / "features.csv"
+    result = CliRunner().invoke(main, ["features", "--transactions", str(source), "--as-of", "2000-01-01",
+                                       "--out", str(out)])
+    assert result.exit_code == 2
+    assert "no customer has a purchase occasion on or before the cut-off 2000-01-01" in result.output
+    assert "from 2023-01-01 to 2023-01-01" in result.output
+    assert not out.exists()
+
+
+def test_cutoff_after_data_noted(tmp_path):
+    source = tmp_path / "log.csv"
+    source.write_text("customer_id,date,amount\na,2023-01-01,5\n")
+    out = tmp_path / "features.csv"
+    result = run_cli("features", "--transactions", str(source), "--as-of", "2023-03-02", "--out", str(out))
+    assert result.exit_code == 0
+    assert "is 60 days after the last row (2023-01-01)" in result.output
+
+
+def test_output_files_readable_by_group(tmp_path):
+    out = tmp_path / "features.csv"
+    source = tmp_path / "log.csv"
+    source.write_text("customer_id,date,amount\na,2023-01-01,5\n")
+    run_cli("features", "--transactions", str(source), "--out", str(out))
+    from rtt_models.data.write import default_file_mode
+
+    assert out.stat().st_mode & 0o777 == default_file_mode()

@@ -98,3 +98,9 @@ def test_bad_features_rejected():
         model.predict([[1.0]])
     with pytest.raises(ValueError, match="times must be finite days >= 0"):
         model.predict_survival(customers([0.0]), times=[-1])
+
+
+def test_horizon_above_ten_years_rejected():
+    model = ExponentialGaps().fit(customers([0.0]))
+    with pytest.raises(ValueError, match="horizons must be at most 3650 days"):
+        model.predict(customers([0.0]), horizons=(100_000_000,))

@@ -171,5 +171,9 @@ def test_split_rejects_bad_window():
 
 
 def test_cutoff_outside_supported_dates_rejected():
-    with pytest.raises(Exception, match=r"the cut-off 'June' reads as 0001-06-01.*write it as YYYY-MM-DD"):
+    with pytest.raises(Exception, match=r"cannot read the cut-off 'June': write it as YYYY-MM-DD"):
         build_features(customer_x(), as_of="June")
+    with pytest.raises(Exception, match=r"cannot read the cut-off '01/02/2023'.*day-first and month-first"):
+        build_features(customer_x(), as_of="01/02/2023")
+    with pytest.raises(Exception, match=r"reads as 0001-01-01.*outside the dates pandas supports"):
+        build_features(customer_x(), as_of="0001-01-01")

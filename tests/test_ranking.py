@@ -467,3 +467,12 @@ def test_cdnow_risk_top_decile_lapsers(shared_data_dir):
     base_rate = (~split.truth.loc[active, "event"]).mean()
     assert base_rate == pytest.approx(0.667, abs=0.001)
     assert lapsed.mean() >= 0.85
+
+
+def test_rows_without_score_left_out():
+    # `rtt score` writes customers first seen after the cut-off with empty
+    # scores; they have no feature row and are not ranked.
+    scores = hand_scores()
+    scores.loc["z"] = np.nan
+    ranked = rank_customers(scores, hand_features(), 90)
+    assert sorted(ranked.index) == ["a", "b", "c", "d", "e"]

@@ -44,7 +44,7 @@ def test_run_on_builtin_log_writes_every_output(tmp_path):
     assert len(listed) == len(features)
     assert listed["customer_id"].is_unique
     assert set(listed["tier"]) <= {"overdue", "at risk", "due soon", "active"}
-    for label in ("scores", "intervention_list", "mlflow runs", "model uri", "Tiers:", "Value at stake"):
+    for label in ("scores", "intervention_list", "mlflow runs", "serving uri", "Tiers:", "Value at stake"):
         assert label in output
 
 

@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 
 import click
+import pandas as pd
 
 from rtt_models.data.report import TransactionLogError
 
@@ -75,10 +76,12 @@ def input_options(function):
             help="Which customer-days are purchase occasions: net amount > 0, or every day with a row.",
         ),
         click.option(
-            "--keep-duplicates",
-            is_flag=True,
-            help="Keep rows identical in every column instead of dropping them.",
+            "--keep-duplicates/--drop-duplicates",
+            default=None,
+            help="Keep or drop rows identical in every column. Default: drop, except in the CDNOW formats, "
+            "whose date-only rows can repeat legitimately.",
         ),
+        click.option("--separator", default=",", show_default=True, help="Field separator of a CSV file."),
     ]
     for option in reversed(options):
         function = option(function)
@@ -128,5 +131,34 @@ def read_log(options: dict):
         columns=columns,
         date_format=options["date_format"],
         timezone=options["timezone"],
-        drop_duplicates=not options["keep_duplicates"],
+        drop_duplicates=None if options["keep_duplicates"] is None else not options["keep_duplicates"],
+        separator=options["separator"],
+    )
+
+
+def check_cutoff(features, log, report) -> None:
+    """Raise when no customer has an occasion at the cut-off; note a cut-off after the data.
+
+    An empty feature table would otherwise give a header-only file or fail
+    deep inside scoring. A cut-off after the last row is legitimate (scoring
+    today a log that ended last week) but stretches every elapsed time, so
+    the report says so.
+    """
+    frame = log.frame
+    if len(features):
+        last_day = frame["timestamp"].max().normalize()
+        cutoff_day = pd.Timestamp(features.attrs["as_of"])
+        if cutoff_day > last_day:
+            report.note(
+                f"the cut-off {cutoff_day.date()} is {(cutoff_day - last_day).days} days after the last row "
+                f"({last_day.date()}), so every customer's elapsed days include that span"
+            )
+        return
+    if frame.empty:
+        raise ValueError("the transaction log has no rows left after validation; check the file and the column mapping.")
+    first, last = frame["timestamp"].min().date(), frame["timestamp"].max().date()
+    raise ValueError(
+        f"no customer has a purchase occasion on or before the cut-off {features.attrs.get('as_of')}; the log runs "
+        f"from {first} to {last}, and only days with a positive net amount count unless --occasion-rule all. "
+        "Choose a cut-off inside that range."
     )

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from rtt_models.cli import main
-from rtt_models.cli.common import InputError, input_options, read_log, reports_input_errors
+from rtt_models.cli.common import InputError, check_cutoff, input_options, read_log, reports_input_errors
 
 
 @main.command()
@@ -62,6 +62,7 @@ def _in_memory_features(as_of, out, options):
         progress.set_postfix_str("building")
         report = log.report.copy()
         table = build_features(log, as_of, occasion_rule=options["occasion_rule"], report=report)
+        check_cutoff(table, log, report)
         progress.update()
         progress.set_postfix_str("writing")
         write_table(table, out)
@@ -100,7 +101,7 @@ def _chunked_features(as_of, memory_budget_mb, partitions, options):
         occasion_rule=options["occasion_rule"],
         timezone=options["timezone"],
         date_format=options["date_format"],
-        drop_duplicates=not options["keep_duplicates"],
+        drop_duplicates=not options["keep_duplicates"] if options["keep_duplicates"] is not None else True,
         report=report,
         progress=None,
     )

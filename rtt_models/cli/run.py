@@ -98,7 +98,10 @@ def run(as_of, horizons, models, backtest_cutoffs, rank_horizon, top_n, register
         if role in result.files:
             click.echo(f"  {role:<18} {result.files[role]}")
     click.echo(f"  {'mlflow runs':<18} {', '.join(f'{k} {v}' for k, v in result.run_ids.items())}")
-    click.echo(f"  {'model uri':<18} {result.model_uri}")
+    click.echo(f"  {'serving uri':<18} models:/{register_name}@champion")
+    click.echo(f"  {'logged model':<18} {result.model_uri}")
+    click.echo(result.decision_reason)
     tiers = ", ".join(f"{tier} {count:,}" for tier, count in result.tier_counts.items())
+    value = "unknown (no amounts)" if result.value_at_stake != result.value_at_stake else f"{result.value_at_stake:,.2f}"
     click.echo(f"Scored {result.n_scored:,} customers ({result.n_rejected:,} rejected). Tiers: {tiers}. "
-               f"Value at stake: {result.value_at_stake:,.2f}.")
+               f"Value at stake: {value}.")

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from rtt_models.cli import main
-from rtt_models.cli.common import input_options, read_log, reports_input_errors
+from rtt_models.cli.common import check_cutoff, input_options, read_log, reports_input_errors
 from rtt_models.cli.train import _horizons
 
 
@@ -35,7 +35,7 @@ from rtt_models.cli.train import _horizons
     show_default=True,
     help="Customers scored per call of the model.",
 )
-@click.option("--tracking-uri", default=None, help="MLflow tracking store of models:/ URIs. Default: $MLFLOW_TRACKING_URI.")
+@click.option("--tracking-uri", default=None, help="MLflow tracking store of models:/ URIs. Default: $MLFLOW_TRACKING_URI, else mlflow.db here.")
 @reports_input_errors
 def score(model_uri, as_of, horizons, out, rejects, chunk_customers, tracking_uri, **options) -> None:
     """Score every customer of a transaction log as of a cut-off with a scoring model."""
@@ -54,13 +54,14 @@ def score(model_uri, as_of, horizons, out, rejects, chunk_customers, tracking_ur
     log = read_log(options)
     report = log.report.copy()
     features = build_features(log, as_of, occasion_rule=options["occasion_rule"], report=report)
+    check_cutoff(features, log, report)
     as_of_day = features.attrs["as_of"]
     model = load_scoring_model(model_uri, tracking_uri=tracking_uri)
     params = {"horizons": horizon_days, "as_of": as_of_day}
     rejected = unscorable_customers(log, as_of, features.index, occasion_rule=options["occasion_rule"])
 
-    # The score file is written only after every chunk has been scored.
-    write_table(rejected, rejects)
+    # The score file is written only after every chunk has been scored, and
+    # the rejects file after it, so a failure leaves neither behind.
     table = write_batch_scores(
         lambda chunk: model.predict(signature_columns(model, chunk), params=params),
         features,
@@ -69,6 +70,7 @@ def score(model_uri, as_of, horizons, out, rejects, chunk_customers, tracking_ur
         rejected=rejected,
         chunk_customers=chunk_customers,
     )
+    write_table(rejected, rejects)
     click.echo(str(report))
     click.echo(
         f"Scored {len(features):,} customers as of {as_of_day} with {model_uri}; "

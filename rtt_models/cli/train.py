@@ -42,7 +42,7 @@ from rtt_models.cli.common import input_options, read_log, reports_input_errors
     default=None,
     help="Holdout window of the internal validation, ending at --as-of, in days. Default: the largest horizon.",
 )
-@click.option("--tracking-uri", default=None, help="MLflow tracking store. Default: $MLFLOW_TRACKING_URI, else MLflow's default.")
+@click.option("--tracking-uri", default=None, help="MLflow tracking store. Default: $MLFLOW_TRACKING_URI, else mlflow.db here.")
 @click.option("--experiment", default=None, help="MLflow experiment name. Default: rtt-models.")
 @reports_input_errors
 def train(as_of, model_name, settings, horizons, register_name, metric, promote, validation_days, tracking_uri,

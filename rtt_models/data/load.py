@@ -147,7 +147,8 @@ def load_transactions(
     columns: ColumnMap | Mapping[str, object] | None = None,
     date_format: str | None = None,
     timezone: str = "UTC",
-    drop_duplicates: bool = True,
+    drop_duplicates: bool | None = None,
+    separator: str = ",",
 ) -> TransactionLog:
     """Read and validate a transaction log.
 
@@ -169,8 +170,12 @@ def load_transactions(
         inferred only where a value proves it.
     timezone : str, default "UTC"
         Business time zone: purchase days are calendar days there.
-    drop_duplicates : bool, default True
-        Drop rows identical in every loaded column, counting them.
+    drop_duplicates : bool, optional
+        Drop rows identical in every loaded column, counting them. The
+        default drops them, except in the CDNOW formats: their rows carry a
+        date but no time, so two identical lines are two orders on one day.
+    separator : str, default ","
+        Field separator of a CSV file, for example ``";"``.
 
     Returns
     -------
@@ -191,8 +196,10 @@ def load_transactions(
         date_format = "%Y%m%d"
     else:
         mapping = ColumnMap.from_mapping(columns)
-        raw, first_line = _read_table(source, fmt, mapping)
+        raw, first_line = _read_table(source, fmt, mapping, separator)
     report.rows_read = len(raw)
+    if drop_duplicates is None:
+        drop_duplicates = fmt not in ("cdnow", "cdnow_sample")
     mapping = _resolve_columns(mapping, raw.columns)
 
     def line_of(position: int) -> str:
@@ -286,7 +293,7 @@ def _resolve_format(source, format: str | None) -> str:
     )
 
 
-def _read_table(source, fmt: str, mapping: ColumnMap) -> tuple[pd.DataFrame, int | None]:
+def _read_table(source, fmt: str, mapping: ColumnMap, separator: str = ",") -> tuple[pd.DataFrame, int | None]:
     """Read a DataFrame, CSV or Parquet source; return it and the line number of its first row."""
     if fmt == "dataframe":
         return source, None
@@ -295,9 +302,20 @@ def _read_table(source, fmt: str, mapping: ColumnMap) -> tuple[pd.DataFrame, int
         return pd.read_parquet(source), None
     try:
         # Text ids keep leading zeros; line numbers count the header as line 1.
-        return pd.read_csv(source, dtype={mapping.customer_id: str}, skipinitialspace=True), 2
+        frame = pd.read_csv(source, dtype={mapping.customer_id: str}, skipinitialspace=True, sep=separator)
+    except pd.errors.EmptyDataError as err:
+        raise TransactionLogError(f"{os.fspath(source)!r} is empty; a CSV log needs a header line and rows.") from err
     except (pd.errors.ParserError, UnicodeDecodeError) as err:
         raise TransactionLogError(f"cannot read {os.fspath(source)!r} as CSV: {err}") from err
+    if len(frame.columns) == 1:
+        header = str(frame.columns[0])
+        found = [s for s in (";", "\t", "|") if s in header]
+        if found:
+            raise TransactionLogError(
+                f"{os.fspath(source)!r} has one column named {header!r}, which looks separated by {found[0]!r}; "
+                f"pass separator={found[0]!r} (--separator)."
+            )
+    return frame, 2
 
 
 def _read_cdnow(source, fmt: str) -> tuple[pd.DataFrame, int]:

@@ -22,6 +22,7 @@ per customer), and the result does not depend on the row order of the log.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,6 +32,7 @@ from rtt_models.data.load import TransactionLog
 from rtt_models.data.report import DataQualityReport, TransactionLogError
 
 OCCASION_RULES = ("positive", "all")
+_ISO_CUTOFF = re.compile(r"\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?(?:Z|[+-]\d{2}:?\d{2})?")
 _NS_PER_DAY = 86_400 * 10**9
 
 
@@ -103,8 +105,13 @@ def resolve_cutoff(as_of, log: TransactionLog) -> Cutoff:
         last_day = log.frame["timestamp"].max().normalize()
         return Cutoff(last_day, last_day + pd.Timedelta(days=1))
 
+    if isinstance(as_of, str) and not _ISO_CUTOFF.fullmatch(as_of.strip()):
+        raise TransactionLogError(
+            f"cannot read the cut-off {as_of!r}: write it as YYYY-MM-DD or 'YYYY-MM-DD HH:MM', because a date "
+            "such as 01/02/2023 reads differently day-first and month-first."
+        )
     try:
-        stamp = pd.Timestamp(as_of)
+        stamp = pd.Timestamp(as_of.strip() if isinstance(as_of, str) else as_of)
     except (ValueError, TypeError) as err:
         raise TransactionLogError(
             f"cannot read the cut-off {as_of!r} as a date; write it as YYYY-MM-DD or 'YYYY-MM-DD HH:MM'."

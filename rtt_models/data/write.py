@@ -46,8 +46,18 @@ def write_table(frame: pd.DataFrame, path: str | os.PathLike, *, index: bool = T
             frame.to_csv(temporary, index=index)
         else:
             frame.to_parquet(temporary, index=index)
+        # mkstemp creates the file readable by its owner only; give it the
+        # permissions any new file gets under the process umask.
+        os.chmod(temporary, default_file_mode())
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
     return path
+
+
+def default_file_mode() -> int:
+    """Return the mode a newly created file gets under the process umask, for example 0o644."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask

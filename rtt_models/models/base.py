@@ -33,6 +33,11 @@ from sklearn.utils.validation import check_is_fitted
 MEDIAN_SEARCH_LIMIT_DAYS = 730
 
 
+#: Largest horizon, in days (ten years). Curves are evaluated daily up to the
+#: largest horizon, so a larger one would only spend memory.
+MAX_HORIZON_DAYS = 3650
+
+
 class NextPurchaseModel(BaseEstimator):
     """Base class of every rtt-models next-purchase model.
 
@@ -134,17 +139,16 @@ class NextPurchaseModel(BaseEstimator):
         if summary is None:
             summary = self._summary_on_grid(frame, horizon_days)
 
-        out = pd.DataFrame(index=frame.index)
-        for j, h in enumerate(horizon_days):
-            out[f"p_purchase_{h}d"] = summary["p_purchase"][:, j]
+        # Columns are gathered first: inserting hundreds of horizons one by one
+        # fragments the DataFrame.
         expected = self._expected_occasions(frame, horizon_days)
-        for j, h in enumerate(horizon_days):
-            out[f"expected_occasions_{h}d"] = expected[:, j]
-        out["median_days_to_next"] = summary["median_days"]
-        out["expected_days_to_next"] = summary["restricted_mean_days"]
-        out["risk_score"] = 1.0 - summary["p_purchase"][:, -1]
-        out["p_alive"] = self._p_alive(frame) if self.defines_p_alive else np.nan
-        return out
+        columns = {f"p_purchase_{h}d": summary["p_purchase"][:, j] for j, h in enumerate(horizon_days)}
+        columns |= {f"expected_occasions_{h}d": expected[:, j] for j, h in enumerate(horizon_days)}
+        columns["median_days_to_next"] = summary["median_days"]
+        columns["expected_days_to_next"] = summary["restricted_mean_days"]
+        columns["risk_score"] = 1.0 - summary["p_purchase"][:, -1]
+        columns["p_alive"] = self._p_alive(frame) if self.defines_p_alive else np.full(len(frame), np.nan)
+        return pd.DataFrame(columns, index=frame.index)
 
     def _summary_on_grid(self, frame: pd.DataFrame, horizon_days: np.ndarray) -> dict[str, np.ndarray]:
         """Derive the summaries from one survival evaluation on a day grid.
@@ -307,6 +311,11 @@ def _check_horizons(horizons: Sequence[float]) -> np.ndarray:
     values = np.atleast_1d(np.asarray(horizons, dtype=float))
     if values.size == 0 or np.any(~np.isfinite(values)) or np.any(values < 1) or np.any(values != np.round(values)):
         raise ValueError(f"horizons must be whole days >= 1, for example (30, 90); got {list(np.atleast_1d(horizons))}.")
+    if np.any(values > MAX_HORIZON_DAYS):
+        raise ValueError(
+            f"horizons must be at most {MAX_HORIZON_DAYS} days, because curves are evaluated daily up to the "
+            f"largest one; got {int(values.max())}."
+        )
     return np.unique(values.astype(int))
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from rtt_models.data.write import table_format
+from rtt_models.data.write import default_file_mode, table_format
 
 #: First characters that make a spreadsheet read a text cell as a formula.
 FORMULA_TRIGGERS: tuple[str, ...] = ("=", "+", "-", "@", "\t", "\r", "\0")
@@ -115,6 +115,7 @@ def _write_atomically(path: Path, write: Callable[[str], None]) -> None:
     os.close(handle)
     try:
         write(temporary)
+        os.chmod(temporary, default_file_mode())
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

@@ -230,6 +230,12 @@ def rank_customers(
             f"the features are missing columns {missing}; pass the table that rtt features "
             "or rtt_models.features.build_features writes."
         )
+    # Rows without a score (customers with no purchase by the cut-off, as
+    # `rtt score` lists them) cannot be ranked; they are counted and left out.
+    unscored = scores[p_column].isna().to_numpy()
+    if unscored.any():
+        logger.info("left out %d customers without a score at the cut-off", int(unscored.sum()))
+        scores = scores.loc[~unscored]
     features = _joined_features(scores, features)
     probability = _checked_probability(scores[p_column], p_column)
     day = _resolve_as_of(as_of, features)

@@ -234,7 +234,15 @@ def load_scoring_model(model_uri: str, tracking_uri: str | None = None):
     if tracking_uri is not None:
         mlflow.set_tracking_uri(tracking_uri)
         mlflow.set_registry_uri(tracking_uri)
-    return mlflow.pyfunc.load_model(model_uri)
+    try:
+        return mlflow.pyfunc.load_model(model_uri)
+    except (MlflowException, OSError) as err:
+        reason = " ".join(str(err).split())[:300]
+        raise ValueError(
+            f"cannot load the scoring model {model_uri!r} from the store {mlflow.get_tracking_uri()!r}: {reason}; "
+            "check the registered name and alias (models:/NAME@champion) and the tracking store "
+            "(--tracking-uri or $MLFLOW_TRACKING_URI; by default mlflow.db in the working folder)."
+        ) from err
 
 
 def signature_columns(model, features: pd.DataFrame) -> pd.DataFrame:
