@@ -33,6 +33,10 @@ import warnings  # noqa: E402
 from datetime import datetime, timezone  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+# The helper that writes docs/benchmarks.md sits beside this script.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchmark_page import write_section  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("RTT_SHARED_DATA", ROOT.parent / "shared" / "data"))
 CUTOFF = "1997-09-30"
@@ -150,19 +154,6 @@ def render(rows: list[dict], figures: dict, repeats: int, command: str) -> str:
     return "\n".join(lines)
 
 
-def write_section(text: str, path: Path = ROOT / "docs" / "benchmarks.md") -> None:
-    """Replace the section between this benchmark's markers in ``path``, keeping the rest."""
-    start, end = f"<!-- {MARKER}:start -->", f"<!-- {MARKER}:end -->"
-    block = f"{start}\n{text}\n{end}"
-    current = path.read_text() if path.exists() else "# Benchmarks\n"
-    if start in current and end in current:
-        head, rest = current.split(start, 1)
-        _, tail = rest.split(end, 1)
-        updated = f"{head}{block}{tail}"
-    else:
-        updated = f"{current.rstrip()}\n\n{block}\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(updated)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -179,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     text = render(rows, figures, args.repeats, command + (" --write" if args.write else ""))
     print(text)
     if args.write:
-        write_section(text)
+        write_section(text, MARKER)
     return 0
 
 

@@ -32,6 +32,10 @@ import os
 import sys
 from pathlib import Path
 
+# The helper that writes docs/benchmarks.md sits beside this script.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchmark_page import write_section  # noqa: E402
+
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "true")
 
@@ -112,19 +116,6 @@ def markdown(rows: list[dict], figures: dict, command: str) -> str:
     return "\n".join(lines)
 
 
-def write_section(text: str, name: str) -> None:
-    """Replace the section between this benchmark's markers in docs/benchmarks.md, keeping the rest."""
-    path = ROOT / "docs" / "benchmarks.md"
-    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
-    current = path.read_text() if path.exists() else "# Benchmarks\n"
-    block = f"{start}\n{text}\n{end}"
-    if start in current and end in current:
-        before, rest = current.split(start, 1)
-        after = rest.split(end, 1)[1]
-        current = before + block + after
-    else:
-        current = current.rstrip("\n") + "\n\n" + block + "\n"
-    path.write_text(current)
 
 
 def main() -> None:

@@ -40,6 +40,10 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+# The helper that writes docs/benchmarks.md sits beside this script.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchmark_page import write_section  # noqa: E402
+
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "true")
 
@@ -305,18 +309,6 @@ def _score_row(name: str, entry: dict, customers: int) -> str:
     return f"| {name} | {direct:.2f} | {customers / direct:,.0f} | {pyfunc:.2f} | {customers / pyfunc:,.0f} |"
 
 
-def write_section(text: str, name: str = "bench_scale") -> None:
-    """Replace the section between this benchmark's markers in docs/benchmarks.md, keeping the rest."""
-    path = ROOT / "docs" / "benchmarks.md"
-    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
-    current = path.read_text() if path.exists() else "# Benchmarks\n"
-    block = f"{start}\n## Scale: chunked and Spark features, scoring a million customers\n\n{text}\n{end}"
-    if start in current and end in current:
-        before, rest = current.split(start, 1)
-        current = before + block + rest.split(end, 1)[1]
-    else:
-        current = current.rstrip("\n") + "\n\n" + block + "\n"
-    path.write_text(current)
 
 
 def main() -> None:
@@ -354,7 +346,7 @@ def main() -> None:
     table = markdown(data, results, command, args.budget_mb, args.spark_rows)
     print(table)
     if args.write:
-        write_section(table)
+        write_section(table, "bench_scale")
 
 
 if __name__ == "__main__":

@@ -50,6 +50,10 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+# The helper that writes docs/benchmarks.md sits beside this script.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchmark_page import write_section  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 MARKER = "benchmark_datasets"
 HORIZONS_DAYS = (30, 90)
@@ -344,21 +348,6 @@ def render(sections: list[str], command: str, seconds: float) -> str:
     return "\n".join(header) + "\n\n".join(sections)
 
 
-def write_section(text: str, path: Path = ROOT / "docs" / "benchmarks.md") -> None:
-    """Replace the text between this benchmark's markers in ``path``, keeping the rest; add the markers if absent."""
-    start, end = f"<!-- {MARKER}:start -->", f"<!-- {MARKER}:end -->"
-    block = f"{start}\n{text}\n{end}"
-    current = path.read_text() if path.exists() else "# Benchmarks\n"
-    if start in current and end in current:
-        head, rest = current.split(start, 1)
-        _, tail = rest.split(end, 1)
-        updated = f"{head}{block}{tail}"
-    else:
-        updated = f"{current.rstrip()}\n\n{block}\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(updated)
-    temporary.replace(path)
 
 
 # ------------------------------------------------------------------ main
@@ -406,7 +395,7 @@ def main(argv: list[str] | None = None) -> int:
     ) + (" --write" if args.write else "")
     text = render(sections, command, time.perf_counter() - started)
     if args.write:
-        write_section(text)
+        write_section(text, MARKER)
     return 0
 
 

@@ -83,8 +83,8 @@ def test_rank_rows_puts_failures_last(bench):
 def test_write_section_keeps_other_text(bench, tmp_path):
     path = tmp_path / "benchmarks.md"
     path.write_text("# Benchmarks\n\nother section\n")
-    bench.write_section("first", path)
-    bench.write_section("second", path)
+    bench.write_section("first", bench.MARKER, path)
+    bench.write_section("second", bench.MARKER, path)
     text = path.read_text()
     assert "other section" in text
     assert "second" in text
