@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -262,7 +263,11 @@ def save_backtest_plots(result, out_dir: str | os.PathLike, customers: Sequence 
 def _figure() -> tuple[Figure, object]:
     figure = Figure(figsize=(7, 5), dpi=100)
     FigureCanvasAgg(figure)
-    return figure, figure.add_subplot()
+    axes = figure.add_subplot()
+    # Twenty distinct colours, so that a backtest of every family (more than
+    # the default cycle's ten) never draws two models alike.
+    axes.set_prop_cycle(color=[colormaps["tab20"](i) for i in range(20)])
+    return figure, axes
 
 
 def _finish(figure: Figure, path) -> Figure:
