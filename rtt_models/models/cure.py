@@ -37,11 +37,14 @@ from rtt_models.models.base import NextPurchaseModel
 from rtt_models.models.cure_math import DISTRIBUTION_FUNCTIONS, DISTRIBUTIONS, CureLikelihood
 from rtt_models.models.survival import (
     Z_SCORE_LIMIT,
+    check_covariates,
+    check_episodes,
+    check_prediction_columns,
+    sample_episodes,
+    usable_episodes,
     _check_finite_or_nan,
     _independent_columns,
     _missing_indicators,
-    check_covariates,
-    check_episodes,
 )
 
 logger = logging.getLogger("rtt_models")
@@ -227,26 +230,9 @@ class DropoutTimingModel(NextPurchaseModel):
         name = type(self).__name__
         frame = check_episodes(episodes, covariates, name)
         segments = self._segment_columns(frame)
-        if isinstance(features, pd.DataFrame):
-            absent = [column for column in [*covariates, *segments] if column not in features.columns]
-            if absent:
-                raise ValueError(
-                    f"features are missing columns {absent} that {name} reads at prediction time; "
-                    "pass the output of rtt_models.features.build_features for the same log."
-                )
-
-        # Episodes of duration 0 end on the cut-off day: likelihood 1, no information.
-        zero = frame["duration"].to_numpy() <= 0
-        self.n_zero_duration_dropped_ = int(zero.sum())
-        frame = frame.loc[~zero]
-        if len(frame) == 0 or not frame["event"].any():
-            raise ValueError(
-                f"{name} needs episodes with at least one observed next purchase (event true and duration > 0), "
-                f"got {len(frame)} usable rows; build episodes over a longer history."
-            )
-        if self.max_rows is not None and len(frame) > self.max_rows:
-            rng = np.random.default_rng(self.random_state)
-            frame = frame.iloc[np.sort(rng.choice(len(frame), size=self.max_rows, replace=False))]
+        check_prediction_columns(features, [*covariates, *segments], name, what="columns")
+        frame, self.n_zero_duration_dropped_ = usable_episodes(frame, name)
+        frame = sample_episodes(frame, self.max_rows, self.random_state)
         self.n_training_rows_ = len(frame)
 
         # Learn the design: log transform, imputation, indicators, one-hot segments, z-scores.

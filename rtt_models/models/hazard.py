@@ -26,7 +26,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.utils.validation import check_is_fitted
 
 from rtt_models.models.base import NextPurchaseModel
-from rtt_models.models.survival import check_covariates, check_episodes
+from rtt_models.models.survival import check_covariates, check_episodes, check_prediction_columns
 
 logger = logging.getLogger("rtt_models")
 
@@ -225,13 +225,7 @@ class GradientBoostedHazardModel(NextPurchaseModel):
         covariates, edges = self._validate_settings()
         name = type(self).__name__
         frame = check_episodes(episodes, covariates, name)
-        if isinstance(features, pd.DataFrame):
-            absent = [column for column in covariates if column not in features.columns]
-            if absent:
-                raise ValueError(
-                    f"features are missing covariates {absent} that {name} reads at prediction time; "
-                    "pass the output of rtt_models.features.build_features."
-                )
+        check_prediction_columns(features, covariates, name)
         durations = frame["duration"].to_numpy()
         self.n_zero_duration_dropped_ = int((durations <= 0).sum())
 

@@ -121,6 +121,49 @@ def check_episodes(episodes: pd.DataFrame | None, covariates: list[str], model_n
     return frame
 
 
+def check_prediction_columns(features, columns: list[str], model_name: str, what: str = "covariates") -> None:
+    """Raise when the features given to ``fit`` lack a column the model reads at prediction time."""
+    if not isinstance(features, pd.DataFrame):
+        return
+    absent = [column for column in columns if column not in features.columns]
+    if absent:
+        raise ValueError(
+            f"features are missing {what} {absent} that {model_name} reads at prediction time; "
+            "pass the output of rtt_models.features.build_features."
+        )
+
+
+def usable_episodes(frame: pd.DataFrame, model_name: str) -> tuple[pd.DataFrame, int]:
+    """Drop episodes of duration 0 and check that some next purchase was observed.
+
+    An episode of duration 0 ends on the cut-off day and is censored at once,
+    so it adds nothing to a likelihood (and lifelines rejects it).
+
+    Returns
+    -------
+    frame : DataFrame
+        The episodes with a positive duration.
+    n_dropped : int
+        Episodes of duration 0 left out.
+    """
+    zero = frame["duration"].to_numpy() <= 0
+    frame = frame.loc[~zero]
+    if len(frame) == 0 or not frame["event"].any():
+        raise ValueError(
+            f"{model_name} needs episodes with at least one observed next purchase (event true and duration > 0), "
+            f"got {len(frame)} usable rows; build episodes over a longer history."
+        )
+    return frame, int(zero.sum())
+
+
+def sample_episodes(frame: pd.DataFrame, max_rows: int | None, random_state) -> pd.DataFrame:
+    """Keep at most ``max_rows`` episodes by seeded uniform sampling, in their original order."""
+    if max_rows is None or len(frame) <= max_rows:
+        return frame
+    rng = np.random.default_rng(random_state)
+    return frame.iloc[np.sort(rng.choice(len(frame), size=max_rows, replace=False))]
+
+
 def check_covariates(covariates, model_name: str) -> list[str]:
     """Return the covariate list, the default one for None, or raise TypeError."""
     if covariates is None:
@@ -248,30 +291,11 @@ class _SurvivalRegressionModel(NextPurchaseModel):
         covariates = self._validate_settings()
         name = type(self).__name__
         frame = check_episodes(episodes, covariates, name)
-        if isinstance(features, pd.DataFrame):
-            absent = [column for column in covariates if column not in features.columns]
-            if absent:
-                raise ValueError(
-                    f"features are missing covariates {absent} that {name} reads at prediction time; "
-                    "pass the output of rtt_models.features.build_features."
-                )
-
-        # Episodes of duration 0 end on the cut-off day and are censored at
-        # once: they add nothing to the likelihood and lifelines rejects them.
-        zero = frame["duration"].to_numpy() <= 0
-        self.n_zero_duration_dropped_ = int(zero.sum())
-        frame = frame.loc[~zero]
-        if len(frame) == 0 or not frame["event"].any():
-            raise ValueError(
-                f"{name} needs episodes with at least one observed next purchase (event true and duration > 0), "
-                f"got {len(frame)} usable rows; build episodes over a longer history."
-            )
+        check_prediction_columns(features, covariates, name)
+        frame, self.n_zero_duration_dropped_ = usable_episodes(frame, name)
 
         # Bound the training rows by seeded uniform sampling.
-        if self.max_rows is not None and len(frame) > self.max_rows:
-            rng = np.random.default_rng(self.random_state)
-            keep = np.sort(rng.choice(len(frame), size=self.max_rows, replace=False))
-            frame = frame.iloc[keep]
+        frame = sample_episodes(frame, self.max_rows, self.random_state)
         self.n_training_rows_ = len(frame)
 
         # Impute, add missing-value indicators and z-score on the training rows.
