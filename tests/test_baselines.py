@@ -13,7 +13,8 @@ from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from rtt_models.data import load_transactions, simulate_transactions
 from rtt_models.features import build_episodes, build_features, split_calibration_holdout
 from rtt_models.models import make_model
-from rtt_models.models.baselines import KaplanMeierModel, MeanGapModel, product_limit
+from rtt_models.models.baselines import KaplanMeierModel, product_limit
+from rtt_models.models.mean_gap import MeanGapModel
 from rtt_models.models.mean_gap_math import GapStatistics
 
 

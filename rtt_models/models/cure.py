@@ -35,16 +35,16 @@ from threadpoolctl import threadpool_limits
 
 from rtt_models.models.base import NextPurchaseModel
 from rtt_models.models.cure_math import DISTRIBUTION_FUNCTIONS, DISTRIBUTIONS, CureLikelihood
-from rtt_models.models.survival import (
+from rtt_models.models.episodes import (
     Z_SCORE_LIMIT,
     check_covariates,
     check_episodes,
+    check_finite_or_nan,
     check_prediction_columns,
+    independent_columns,
+    missing_indicators,
     sample_episodes,
     usable_episodes,
-    _check_finite_or_nan,
-    _independent_columns,
-    _missing_indicators,
 )
 
 logger = logging.getLogger("rtt_models")
@@ -238,11 +238,11 @@ class DropoutTimingModel(NextPurchaseModel):
         # Learn the design: log transform, imputation, indicators, one-hot segments, z-scores.
         self.covariates_ = covariates
         raw = frame[covariates].apply(pd.to_numeric, errors="raise").astype(float)
-        _check_finite_or_nan(raw, "episodes")
+        check_finite_or_nan(raw, "episodes")
         self.log_columns_ = _skewed_columns(raw) if self.log_transform else []
         raw = self._log(raw)
         self.impute_values_ = raw.median().fillna(0.0)
-        self.missing_indicators_ = _missing_indicators(raw)
+        self.missing_indicators_ = missing_indicators(raw)
         self.segment_levels_ = {
             column: frame[column].astype(str).value_counts(sort=True).index[:MAX_SEGMENT_LEVELS].tolist()
             for column in segments
@@ -252,7 +252,7 @@ class DropoutTimingModel(NextPurchaseModel):
         self.design_columns_ = [column for column in design.columns if std[column] > 1e-12]
         self.center_ = design[self.design_columns_].mean()
         self.scale_ = std[self.design_columns_]
-        self.design_columns_ = _independent_columns(self._standardise(design))
+        self.design_columns_ = independent_columns(self._standardise(design))
         self.center_ = self.center_[self.design_columns_]
         self.scale_ = self.scale_[self.design_columns_]
         z = self._standardise(design).to_numpy(dtype=float)
@@ -349,7 +349,7 @@ class DropoutTimingModel(NextPurchaseModel):
         """
         check_is_fitted(self)
         raw = features.reindex(columns=self.covariates_).apply(pd.to_numeric, errors="raise").astype(float)
-        _check_finite_or_nan(raw[[c for c in self.covariates_ if c in self.feature_names_in_]], "features")
+        check_finite_or_nan(raw[[c for c in self.covariates_ if c in self.feature_names_in_]], "features")
         return self._standardise(self._unscaled_design(self._log(raw), features))
 
     # ------------------------------------------------------------ predict

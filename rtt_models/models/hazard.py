@@ -26,7 +26,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.utils.validation import check_is_fitted
 
 from rtt_models.models.base import NextPurchaseModel
-from rtt_models.models.survival import check_covariates, check_episodes, check_prediction_columns
+from rtt_models.models.episodes import check_covariates, check_episodes, check_prediction_columns
 
 logger = logging.getLogger("rtt_models")
 

@@ -1,6 +1,6 @@
 """Censored log-normal likelihood of the mean-gap rule, from per-customer gap statistics.
 
-The mean-gap rule (:class:`rtt_models.models.baselines.MeanGapModel`) models
+The mean-gap rule (:class:`rtt_models.models.mean_gap.MeanGapModel`) models
 customer i's gaps as log-normal with location
 ``log(c_n * mu_i) - sigma_n**2 / 2`` and spread ``sigma_n``, where ``mu_i``
 is the personal mean gap in days, ``n`` the number of repeat gaps and

@@ -12,7 +12,7 @@ from importlib import import_module
 from rtt_models.models.base import NextPurchaseModel
 
 MODEL_CLASSES: dict[str, str] = {
-    "mean_gap": "rtt_models.models.baselines:MeanGapModel",
+    "mean_gap": "rtt_models.models.mean_gap:MeanGapModel",
     "kaplan_meier": "rtt_models.models.baselines:KaplanMeierModel",
     "bg_nbd": "rtt_models.models.btyd:BGNBDModel",
     "pareto_nbd": "rtt_models.models.btyd:ParetoNBDModel",
