@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-# MLflow sends usage telemetry from `import mlflow` unless told not to; no test
-# may reach any host but 127.0.0.1.
+# MLflow sends usage telemetry from `import mlflow` unless these are set, and
+# no test may reach any host but 127.0.0.1.
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "true")
 

@@ -1,4 +1,4 @@
-"""The base contract on a model whose answers are known in closed form."""
+"""The base contract on a model whose outputs are known in closed form."""
 
 from __future__ import annotations
 

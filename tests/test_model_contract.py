@@ -47,7 +47,8 @@ def test_survival_curve_invariants(name, fitted, simulated):
     split, _ = simulated
     curve = fitted[name].predict_survival(split.features, TIMES).to_numpy()
     assert np.isfinite(curve).all()
-    assert (curve >= 0).all() and (curve <= 1).all()
+    assert (curve >= 0).all()
+    assert (curve <= 1).all()
     assert (curve[:, 0] == 1).all()
     assert (np.diff(curve, axis=1) <= 1e-12).all()
 

@@ -142,7 +142,7 @@ def check_cutoff(features, log, report) -> None:
     An empty feature table would otherwise give a header-only file or fail
     deep inside scoring. A cut-off after the last row is legitimate (scoring
     today a log that ended last week) but stretches every elapsed time, so
-    the report says so.
+    the report notes it.
     """
     frame = log.frame
     if len(features):

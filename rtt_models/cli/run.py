@@ -89,9 +89,9 @@ def run(as_of, horizons, models, backtest_cutoffs, rank_horizon, top_n, register
 
     click.echo(str(result.report))
     if result.backtest_summary is not None:
-        shown = [c for c in ("c_index", f"auc_{horizon_days[0]}d", "ibs") if c in result.backtest_summary.columns]
+        summary_columns = [c for c in ("c_index", f"auc_{horizon_days[0]}d", "ibs") if c in result.backtest_summary.columns]
         click.echo("Backtest, best first:")
-        click.echo(result.backtest_summary[shown].round(4).to_string())
+        click.echo(result.backtest_summary[summary_columns].round(4).to_string())
     click.echo(f"As of {result.as_of}: trained {result.model_name}; registered {result.registered} "
                f"({'now champion' if result.promoted else 'champion unchanged'}).")
     for role in ("features", "backtest", "plots", "scores", "rejects", "intervention_list"):

@@ -47,7 +47,7 @@ def parse_timestamps(
         The business time zone, for example ``"Europe/Berlin"``. Tz-aware
         values are converted to it; naive values are taken to be in it.
     line_of : callable
-        Maps a row position to the line number the user knows.
+        Maps a row position to the line number shown to the user.
     report : DataQualityReport
         Receives a note when a format is inferred.
 
@@ -77,7 +77,7 @@ def parse_timestamps(
         )
     if pd.api.types.is_numeric_dtype(values.dtype) and date_format is None:
         raise TransactionLogError(
-            f"column {column!r} holds numbers such as {values.iloc[0]!r}, not dates; pass the date format, "
+            f"column {column!r} contains numbers such as {values.iloc[0]!r}, not dates; pass the date format, "
             "for example date_format='%Y%m%d' (--date-format %Y%m%d)."
         )
 

@@ -245,5 +245,5 @@ def _latest_values(rows: pd.DataFrame, columns: tuple[str, ...], customer_ids: n
         sort_keys.append(f"_{column}_key")
     ordered = ordered.sort_values(sort_keys, kind="mergesort")
     latest = ordered.drop_duplicates("customer_id", keep="last").set_index("customer_id")
-    return latest.loc[latest.index.intersection(index), list(columns)].reindex(index)
+    return latest[list(columns)].reindex(index)
 

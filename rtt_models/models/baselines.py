@@ -314,14 +314,14 @@ def _stratum_labels(bins: np.ndarray) -> list[str]:
     return labels
 
 
-def require_columns(frame: pd.DataFrame, columns: list[str], model_name: str, what: str) -> None:
+def require_columns(frame: pd.DataFrame, columns: list[str], model_name: str, table: str) -> None:
     if not isinstance(frame, pd.DataFrame):
-        raise TypeError(f"{model_name} expects {what} as a pandas DataFrame, got {type(frame).__name__}.")
+        raise TypeError(f"{model_name} expects {table} as a pandas DataFrame, got {type(frame).__name__}.")
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise ValueError(
-            f"{model_name} is missing {what} columns {missing}; build them with "
-            f"rtt_models.features.build_{what}."
+            f"{model_name} is missing {table} columns {missing}; build them with "
+            f"rtt_models.features.build_{table}."
         )
 
 

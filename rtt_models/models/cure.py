@@ -230,7 +230,7 @@ class DropoutTimingModel(NextPurchaseModel):
         name = type(self).__name__
         frame = check_episodes(episodes, covariates, name)
         segments = self._segment_columns(frame)
-        check_prediction_columns(features, [*covariates, *segments], name, what="columns")
+        check_prediction_columns(features, [*covariates, *segments], name, kind="columns")
         frame, self.n_zero_duration_dropped_ = usable_episodes(frame, name)
         frame = sample_episodes(frame, self.max_rows, self.random_state)
         self.n_training_rows_ = len(frame)

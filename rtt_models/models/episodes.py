@@ -106,14 +106,14 @@ def check_episodes(episodes: pd.DataFrame | None, covariates: list[str], model_n
     return frame
 
 
-def check_prediction_columns(features, columns: list[str], model_name: str, what: str = "covariates") -> None:
+def check_prediction_columns(features, columns: list[str], model_name: str, kind: str = "covariates") -> None:
     """Raise when the features given to ``fit`` lack a column the model reads at prediction time."""
     if not isinstance(features, pd.DataFrame):
         return
     absent = [column for column in columns if column not in features.columns]
     if absent:
         raise ValueError(
-            f"features are missing {what} {absent} that {model_name} reads at prediction time; "
+            f"features are missing {kind} {absent} that {model_name} reads at prediction time; "
             "pass the output of rtt_models.features.build_features."
         )
 
@@ -174,11 +174,11 @@ def independent_columns(z: pd.DataFrame) -> list[str]:
     values = z.to_numpy(dtype=float)
     values = (values - values.mean(axis=0)) / np.maximum(values.std(axis=0), CONSTANT_STD)
     correlation = values.T @ values / len(values)
-    kept: list[int] = []
+    independent: list[int] = []
     for j in range(values.shape[1]):
-        if values[:, j].std() > CONSTANT_STD and not any(abs(correlation[i, j]) > _COLLINEAR_CORRELATION for i in kept):
-            kept.append(j)
-    return [z.columns[j] for j in kept]
+        if values[:, j].std() > CONSTANT_STD and not any(abs(correlation[i, j]) > _COLLINEAR_CORRELATION for i in independent):
+            independent.append(j)
+    return [z.columns[j] for j in independent]
 
 
 def missing_indicators(raw: pd.DataFrame) -> dict[str, str]:
