@@ -141,13 +141,18 @@ class NextPurchaseModel(BaseEstimator):
 
         # Columns are gathered first: inserting hundreds of horizons one by one
         # fragments the DataFrame.
-        expected = self._expected_occasions(frame, horizon_days)
+        expected = summary.get("expected_occasions")
+        if expected is None:
+            expected = self._expected_occasions(frame, horizon_days)
+        p_alive = summary.get("p_alive")
+        if p_alive is None:
+            p_alive = self._p_alive(frame) if self.defines_p_alive else np.full(len(frame), np.nan)
         columns = {f"p_purchase_{h}d": summary["p_purchase"][:, j] for j, h in enumerate(horizon_days)}
         columns |= {f"expected_occasions_{h}d": expected[:, j] for j, h in enumerate(horizon_days)}
         columns["median_days_to_next"] = summary["median_days"]
         columns["expected_days_to_next"] = summary["restricted_mean_days"]
         columns["risk_score"] = 1.0 - summary["p_purchase"][:, -1]
-        columns["p_alive"] = self._p_alive(frame) if self.defines_p_alive else np.full(len(frame), np.nan)
+        columns["p_alive"] = p_alive
         return pd.DataFrame(columns, index=frame.index)
 
     def _summary_on_grid(self, frame: pd.DataFrame, horizon_days: np.ndarray) -> dict[str, np.ndarray]:
@@ -173,6 +178,9 @@ class NextPurchaseModel(BaseEstimator):
         return a dict with ``p_purchase`` (n_customers, n_horizons),
         ``median_days`` (NaN beyond the median search limit) and
         ``restricted_mean_days`` up to the largest horizon, all in days.
+        They may add ``expected_occasions`` (n_customers, n_horizons) and
+        ``p_alive`` (n_customers,) when computing them alongside is cheaper
+        than the separate hooks.
         """
         return None
 

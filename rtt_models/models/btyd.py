@@ -21,6 +21,7 @@ from scipy.optimize import minimize
 from sklearn.exceptions import ConvergenceWarning
 
 from rtt_models.models import btyd_math
+from rtt_models.models.alive_curves import summarize_alive_curves
 from rtt_models.models.base import MEDIAN_SEARCH_LIMIT_DAYS, NextPurchaseModel
 
 # Log-parameters are kept inside [-_LOG_BOUND, _LOG_BOUND] during the search,
@@ -387,7 +388,9 @@ class BGNBDModel(_BTYDModel):
         with np.errstate(divide="ignore", invalid="ignore"):
             integral = span * np.where(near_one, log_end, -np.expm1(-(k - 1.0) * log_end) / (k - 1.0))
         restricted = (largest - p_alive * (largest - integral)) * unit
-        return {"p_purchase": p_purchase, "median_days": median, "restricted_mean_days": restricted}
+        expected = btyd_math.bgnbd_expected_purchases(params, x, t_x, T, horizons, p_alive=p_alive)
+        return {"p_purchase": p_purchase, "median_days": median, "restricted_mean_days": restricted,
+                "expected_occasions": expected, "p_alive": p_alive}
 
 
 class ParetoNBDModel(_BTYDModel):
@@ -439,7 +442,9 @@ class ParetoNBDModel(_BTYDModel):
     closed form with a Gauss hypergeometric function (see
     :func:`rtt_models.models.btyd_math.paretonbd_survival`), not by numerical
     integration, and depends on the time since the last purchase only
-    through P(alive).
+    through P(alive). ``predict`` evaluates it once per distinct
+    (frequency, tenure) pair, so scoring cost grows with the customers only
+    through a few array operations each.
     """
 
     _param_names = ("r", "alpha", "s", "beta")
@@ -475,6 +480,32 @@ class ParetoNBDModel(_BTYDModel):
 
     def _expected_purchases(self, params, x, t_x, T, t):
         return btyd_math.paretonbd_expected_purchases(params, x, t_x, T, t)
+
+    def _closed_form_summary(self, frame, horizon_days):
+        """Horizon probabilities, median and restricted mean without a per-customer curve.
+
+        ``S(t) = 1 - P(alive) * g(t)`` where ``g``, the purchase probability
+        of an active customer, depends on (x, T) only. Each distinct pair's
+        ``g`` is evaluated once on a day grid with its exact derivative, see
+        :func:`rtt_models.models.alive_curves.summarize_alive_curves`.
+        """
+        x, t_x, T = self._read_history(frame)
+        params = self._params_array()
+        unit = float(self.time_unit_days)
+        limits = btyd_math.DropoutLimits.from_history(x, t_x, T)
+        p_alive = btyd_math.paretonbd_p_alive(params, x, t_x, T, limits)
+        ux, uT, inverse = limits.tenure_pairs()
+
+        def curve(days):
+            value, slope = btyd_math.paretonbd_purchase_if_alive(params, ux, uT, days / unit)
+            return value, slope / unit
+
+        summary = summarize_alive_curves(p_alive, inverse, curve, horizon_days)
+        summary["expected_occasions"] = btyd_math.paretonbd_expected_purchases(
+            params, x, t_x, T, np.asarray(horizon_days, dtype=float) / unit, p_alive=p_alive
+        )
+        summary["p_alive"] = p_alive
+        return summary
 
 
 def _as_customer_frame(features, owner: str) -> pd.DataFrame:

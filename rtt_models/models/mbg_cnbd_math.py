@@ -50,6 +50,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import betainc, betaln, digamma, gammaln, logsumexp, softmax, xlogy
 
+from rtt_models.models.btyd_math import distinct_rows
+
 # The renewal series for expected purchases stops once a term is below this
 # fraction of the running sum. Terms never increase and their tail decays about
 # geometrically with ratio z**k, so the relative error is near 1e-12 / (1 - z**k).
@@ -58,12 +60,6 @@ _SERIES_RTOL = 1e-12
 # Survival is evaluated in chunks of at most this many (customer, time)
 # elements, about 32 MB per float64 work array.
 _CHUNK_ELEMENTS = 4_000_000
-
-
-def _distinct_rows(*columns: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
-    """Return the distinct rows of the stacked columns and each customer's index into them."""
-    distinct, inverse = np.unique(np.column_stack(columns), axis=0, return_inverse=True)
-    return [distinct[:, i] for i in range(distinct.shape[1])], inverse.ravel()
 
 
 def _log_dead(r, alpha, a, b, k, x, t_x):
@@ -164,7 +160,7 @@ def survival(params, k: int, x, t_x, T, t) -> np.ndarray:
     """
     r, alpha, a, b = params
     t = np.asarray(t, dtype=float)
-    (ux, ut_x, uT), inverse = _distinct_rows(x, t_x, T)
+    (ux, ut_x, uT), inverse = distinct_rows(x, t_x, T)
     out = np.empty((len(ux), len(t)))
     step = max(1, _CHUNK_ELEMENTS // max(1, len(t)))
     for start in range(0, len(ux), step):
@@ -220,7 +216,7 @@ def expected_purchases(params, k: int, x, t_x, T, t) -> np.ndarray:
     """
     r, alpha, a, b = params
     t = np.asarray(t, dtype=float)
-    (ux, ut_x, uT), inverse = _distinct_rows(x, t_x, T)
+    (ux, ut_x, uT), inverse = distinct_rows(x, t_x, T)
 
     # Posterior weights of the phase J given alive, one row per distinct customer.
     alive = _log_alive(r, alpha, a, b, k, ux, ut_x, uT)
