@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import integrate
+from scipy import integrate, optimize
 from scipy.special import hyp2f1
 from sklearn.base import clone
 
@@ -188,6 +188,60 @@ def test_survival_equals_posterior_quadrature_k3():
         expected = 1.0 - alive * (1.0 - posterior_mass(u + t) / posterior_mass(u))
         got = mbg_cnbd_math.survival(params, k, np.array([x]), np.array([t_x]), np.array([T]), np.array([t]))[0, 0]
         assert got == pytest.approx(expected, rel=1e-9)
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_purchase_slope_matches_differences(k):
+    params = (0.9, 2.5, 0.8, 2.4)
+    x, t_x, T = np.array([0.0, 4.0, 60.0]), np.array([0.0, 18.0, 25.0]), np.array([5.0, 26.0, 26.0])
+    t = np.array([0.0, 0.3, 2.0, 15.0, 90.0])
+    step = 1e-6
+    value, slope = mbg_cnbd_math.purchase_if_alive(params, k, x, t_x, T, t)
+    up, _ = mbg_cnbd_math.purchase_if_alive(params, k, x, t_x, T, t + step)
+    down, _ = mbg_cnbd_math.purchase_if_alive(params, k, x, t_x, T, np.maximum(t - step, 0.0))
+    width = t + step - np.maximum(t - step, 0.0)
+    np.testing.assert_allclose(slope, (up - down) / width, rtol=1e-5, atol=1e-9)
+    alive = mbg_cnbd_math.p_alive(params, k, x, t_x, T)[:, None]
+    survival = mbg_cnbd_math.survival(params, k, x, t_x, T, t)
+    np.testing.assert_allclose(1.0 - alive * value, survival, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_summary_matches_root_and_quadrature(k):
+    # The closed-form median is checked against a root search on the exact
+    # curve and the restricted mean against adaptive quadrature of it.
+    model = MBGCNBDModel(k=k)
+    model.k_ = k
+    model.params_ = dict(zip(MBGCNBDModel._param_names, (0.9, 2.5, 0.8, 2.4)))
+    model.feature_names_in_ = list(MBGCNBDModel.required_features)
+    rng = np.random.default_rng(2)
+    tenure = rng.integers(20, 500, size=40).astype(float)
+    frequency = rng.integers(0, 40, size=40)
+    recency = np.where(frequency > 0, np.floor(tenure * rng.uniform(0.1, 1.0, size=40)), 0.0)
+    features = pd.DataFrame(
+        {"frequency": frequency, "recency_days": recency, "tenure_days": tenure,
+         "elapsed_days": tenure - recency, "log_gap_mean": np.log(7.0)},
+        index=pd.Index([f"c{i}" for i in range(40)], name="customer_id"),
+    )
+    predicted = model.predict(features, horizons=(30, 90))
+
+    medians = 0
+    for customer in features.index:
+        one = features.loc[[customer]]
+
+        def survival(t):
+            return model.predict_survival(one, [t]).iloc[0, 0]
+
+        mean = integrate.quad(survival, 0, 90, epsabs=1e-10, epsrel=1e-10, limit=200)[0]
+        assert predicted.loc[customer, "expected_days_to_next"] == pytest.approx(mean, abs=2e-3)
+        median = predicted.loc[customer, "median_days_to_next"]
+        if survival(730.0) < 0.5:
+            exact = optimize.brentq(lambda t: survival(t) - 0.5, 0.0, 730.0, xtol=1e-12)
+            assert median == pytest.approx(exact, abs=0.01)
+            medians += 1
+        else:
+            assert np.isnan(median)
+    assert medians >= 5
 
 
 def test_hundreds_of_purchases_stay_finite_without_warnings():

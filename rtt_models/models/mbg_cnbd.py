@@ -18,6 +18,7 @@ import pandas as pd
 from scipy.optimize import minimize
 
 from rtt_models.models import mbg_cnbd_math
+from rtt_models.models.alive_curves import summarize_alive_curves
 from rtt_models.models.btyd import (
     _LOG_BOUND,
     _as_customer_frame,
@@ -26,6 +27,7 @@ from rtt_models.models.btyd import (
     _Interval,
     _numeric_column,
 )
+from rtt_models.models.btyd_math import distinct_rows
 
 logger = logging.getLogger("rtt_models")
 
@@ -266,3 +268,26 @@ class MBGCNBDModel(_BTYDModel):
 
     def _expected_purchases(self, params, x, t_x, T, t):
         return mbg_cnbd_math.expected_purchases(params, self.k_, x, t_x, T, t)
+
+    def _closed_form_summary(self, frame, horizon_days):
+        """Horizon probabilities, median and restricted mean without a grid per customer.
+
+        ``S(t) = 1 - P(alive) * g(t)``; ``g`` depends on (x, t_x, T) and is
+        evaluated once per distinct history on a day grid with its exact
+        derivative, see :func:`rtt_models.models.alive_curves.summarize_alive_curves`.
+        """
+        x, t_x, T = self._read_history(frame)
+        params = self._params_array()
+        unit = float(self.time_unit_days)
+        (ux, ut_x, uT), inverse = distinct_rows(x, t_x, T)
+        p_alive = mbg_cnbd_math.p_alive(params, self.k_, ux, ut_x, uT)[inverse]
+
+        def curve(days):
+            value, slope = mbg_cnbd_math.purchase_if_alive(params, self.k_, ux, ut_x, uT, days / unit)
+            return value, slope / unit
+
+        summary = summarize_alive_curves(p_alive, inverse, curve, horizon_days)
+        horizons = np.asarray(horizon_days, dtype=float) / unit
+        summary["expected_occasions"] = mbg_cnbd_math.expected_purchases(params, self.k_, x, t_x, T, horizons)
+        summary["p_alive"] = p_alive
+        return summary

@@ -173,13 +173,51 @@ def survival(params, k: int, x, t_x, T, t) -> np.ndarray:
     return out[inverse]
 
 
-def _log_alive_total(r, alpha, a, b, k, x, t_x, T):
+def purchase_if_alive(params, k: int, x, t_x, T, t) -> tuple[np.ndarray, np.ndarray]:
+    """Return P(purchase in (T, T + t] | alive at T) and its derivative in t, each of shape (n, m).
+
+    From :func:`survival`, ``S(t) = 1 - P(alive) * g(t)`` with
+    ``g(t) = 1 - exp(A(T + t) - A(T))``, where ``A`` is the log of the alive
+    history as a function of the cut-off. So
+    ``g'(t) = -exp(A(T + t) - A(T)) * A'(T + t)``, and ``A'`` comes from the
+    polynomial form of :func:`_log_alive_total`.
+
+    Parameters
+    ----------
+    params : sequence of 4 float
+        ``r, alpha, a, b``.
+    k : int
+        Erlang shape.
+    x, t_x, T : ndarray, shape (n,)
+        Repeat purchases, recency and tenure in the model's time unit.
+    t : ndarray, shape (m,)
+        Times after T, >= 0, in the same unit.
+    """
+    r, alpha, a, b = params
+    t = np.asarray(t, dtype=float)
+    value = np.empty((len(x), len(t)))
+    slope = np.empty((len(x), len(t)))
+    step = max(1, _CHUNK_ELEMENTS // max(1, len(t)))
+    for start in range(0, len(x), step):
+        rows = slice(start, start + step)
+        cx, ct_x, cT = x[rows, None], t_x[rows, None], T[rows, None]
+        now = _log_alive_total(r, alpha, a, b, k, cx, ct_x, cT)
+        later, later_slope = _log_alive_total(r, alpha, a, b, k, cx, ct_x, cT + t[None, :], with_slope=True)
+        change = np.minimum(later - now, 0.0)
+        value[rows] = -np.expm1(change)
+        slope[rows] = -np.exp(change) * later_slope
+    return value, slope
+
+
+def _log_alive_total(r, alpha, a, b, k, x, t_x, T, with_slope: bool = False):
     """Log of the alive history summed over j, for ``x`` and ``t_x`` of shape (n, 1) and ``T`` of shape (n, m).
 
     With ``rho = (T - t_x) / (alpha + T)`` the j-th term is
     ``exp(A_j) * rho**j / (alpha + T)**R``, where ``A_j`` does not depend on
     T; the sum is a polynomial in rho with coefficients scaled by their
     maximum, so every term lies in [0, 1] and the largest coefficient is 1.
+    With ``with_slope``, also return the derivative of the log in T,
+    ``-R / (alpha + T) + P'(rho) / P(rho) * (alpha + t_x) / (alpha + T)**2``.
     """
     j = np.arange(k, dtype=float)
     shape = r + k * x
@@ -189,9 +227,14 @@ def _log_alive_total(r, alpha, a, b, k, x, t_x, T):
     span = alpha + T
     rho = (T - t_x) / span
     polynomial = np.broadcast_to(scaled[:, k - 1 : k], rho.shape).copy()
+    derivative = np.zeros(rho.shape)
     for i in range(k - 2, -1, -1):
+        derivative = derivative * rho + polynomial
         polynomial = polynomial * rho + scaled[:, i : i + 1]
-    return top - shape * np.log(span) + np.log(polynomial)
+    log_total = top - shape * np.log(span) + np.log(polynomial)
+    if not with_slope:
+        return log_total
+    return log_total, -shape / span + derivative / polynomial * (alpha + t_x) / span**2
 
 
 def expected_purchases(params, k: int, x, t_x, T, t) -> np.ndarray:
@@ -210,9 +253,11 @@ def expected_purchases(params, k: int, x, t_x, T, t) -> np.ndarray:
     dropout chances before it, ``c_n = E[(1-p)**(n-1)] = B(a, b+x+n) / B(a, b+x+1)``
     over the posterior p ~ Beta(a, b + x + 1). So
 
-        E[N(t)] = P(alive) * sum_{n>=1} c_n sum_{j<k} w_j I_z(n k - j, r + k x + j),
+        E[N(t)] = P(alive) * sum_{j<k} w_j sum_{n>=1} c_n I_z(n k - j, r + k x + j).
 
-    summed until a term falls below 1e-12 of the running sum.
+    The inner sums depend on (x, T, t, j) only, so they are computed once per
+    distinct (x, T) pair, each until its term falls below 1e-12 of its running
+    sum; the weights w_j carry the rest of the history.
     """
     r, alpha, a, b = params
     t = np.asarray(t, dtype=float)
@@ -224,28 +269,40 @@ def expected_purchases(params, k: int, x, t_x, T, t) -> np.ndarray:
     dead = _log_dead(r, alpha, a, b, k, ux, ut_x)
     alive_share = np.exp(logsumexp(alive, axis=1) - np.logaddexp(logsumexp(alive, axis=1), dead))
 
-    # One work element per (distinct customer, time); the work arrays are
-    # compacted as elements converge, so late steps only touch long tails.
-    row = np.repeat(np.arange(len(ux)), len(t))
-    z = (t[None, :] / (alpha + uT[:, None] + t[None, :])).ravel()
-    total = np.zeros(len(row))
+    # The inner sums depend on (x, T) only, which far fewer rows share.
+    (px, pT), pair = distinct_rows(ux, uT)
+    per_phase = _phase_sums(r, alpha, a, b, k, px, pT, t)
+    per_alive = np.einsum("ij,itj->it", weights, per_phase[pair])
+    return (alive_share[:, None] * per_alive)[inverse]
+
+
+def _phase_sums(r, alpha, a, b, k: int, x, T, t) -> np.ndarray:
+    """Return ``sum_n c_n I_z(n k - j, r + k x + j)`` per (x, T) pair, time and phase j, shape (n, m, k).
+
+    One work element per (pair, time, phase); the work arrays are compacted
+    as elements converge, so late steps only touch long tails.
+    """
+    j = np.arange(k, dtype=float)
+    n_pairs, n_times = len(x), len(t)
+    pair = np.repeat(np.arange(n_pairs), n_times * k)
+    phase = np.tile(j, n_pairs * n_times)
+    z = np.repeat((t[None, :] / (alpha + T[:, None] + t[None, :])).ravel(), k)
+    total = np.zeros(pair.size)
     element = np.flatnonzero(z > 0)
-    row = row[element]
-    shape = r + k * ux[row][:, None] + np.arange(k)[None, :]
-    w, b_post, z_work = weights[row], b + ux[row] + 1.0, z[element, None]
+    shape = r + k * x[pair[element]] + phase[element]
+    phase_work, z_work = phase[element], z[element]
+    b_post = b + x[pair[element]] + 1.0
     log_beta_post = betaln(a, b_post)
-    running = np.zeros(len(element))
+    running = np.zeros(element.size)
     n = 1
     while element.size:
-        tail = betainc(n * k - np.arange(k, dtype=float)[None, :], shape, z_work)
         survive = np.exp(betaln(a, b_post + n - 1.0) - log_beta_post)
-        term = survive * (w * tail).sum(axis=1)
+        term = survive * betainc(n * k - phase_work, shape, z_work)
         running += term
         moving = term > _SERIES_RTOL * running
         if not moving.all():
             total[element[~moving]] = running[~moving]
-            element, running, shape, w = element[moving], running[moving], shape[moving], w[moving]
-            b_post, z_work, log_beta_post = b_post[moving], z_work[moving], log_beta_post[moving]
+            element, running, shape, phase_work = element[moving], running[moving], shape[moving], phase_work[moving]
+            z_work, b_post, log_beta_post = z_work[moving], b_post[moving], log_beta_post[moving]
         n += 1
-    per_alive = total.reshape(len(ux), len(t))
-    return (alive_share[:, None] * per_alive)[inverse]
+    return total.reshape(n_pairs, n_times, k)
