@@ -140,27 +140,46 @@ def score_features(model, features: pd.DataFrame, horizons: Sequence[int], as_of
 
     # The date uses the median because the expected days are capped at the
     # largest horizon. Day 1 is the day after the cut-off, so days round up.
-    median_days = predictions["median_days_to_next"].to_numpy(dtype=float)
-    dates = cutoff_day + pd.to_timedelta(np.ceil(median_days), unit="D")
-    iso_dates = pd.Series(dates.strftime("%Y-%m-%d"), index=predictions.index, dtype=object)
-    predictions["expected_next_purchase_date"] = iso_dates.where(np.isfinite(median_days), None)
+    predictions["expected_next_purchase_date"] = _dates_after(
+        cutoff_day, predictions["median_days_to_next"].to_numpy(dtype=float)
+    )
     return predictions[score_columns(days)]
+
+
+def _dates_after(cutoff_day: pd.Timestamp, days: np.ndarray) -> np.ndarray:
+    """Return the ISO dates ``cutoff_day + ceil(days)``, None where ``days`` is NaN, shape (n,).
+
+    Medians stop at the search limit, so there are at most a few hundred
+    distinct whole days; each is formatted once and the strings are shared.
+    """
+    whole = np.ceil(days)
+    known = np.isfinite(whole)
+    distinct, inverse = np.unique(whole[known], return_inverse=True)
+    labels = (cutoff_day + pd.to_timedelta(distinct, unit="D")).strftime("%Y-%m-%d").to_numpy(dtype=object)
+    dates = np.full(days.shape, None, dtype=object)
+    dates[known] = labels[inverse]
+    return dates
 
 
 def _check_cutoff_matches(frame: pd.DataFrame, cutoff_day: pd.Timestamp) -> None:
     """Reject an as-of date that disagrees with last_purchase_date + elapsed_days."""
     if "last_purchase_date" not in frame.columns or "elapsed_days" not in frame.columns:
         return
-    last = pd.to_datetime(frame["last_purchase_date"], errors="coerce")
-    elapsed = pd.to_numeric(frame["elapsed_days"], errors="coerce")
-    implied = (last + pd.to_timedelta(elapsed, unit="D")).dropna()
-    mismatched = implied[implied != cutoff_day]
-    if len(mismatched):
-        seen = sorted(mismatched.dt.strftime("%Y-%m-%d").unique())[:3]
+    last = pd.to_datetime(frame["last_purchase_date"], errors="coerce").to_numpy(dtype="datetime64[ns]")
+    elapsed = pd.to_numeric(frame["elapsed_days"], errors="coerce").to_numpy(dtype=float)
+
+    # Whole days from each last purchase to the cut-off, compared as numbers:
+    # a million timedeltas would cost more than the scores themselves.
+    known = ~np.isnat(last) & np.isfinite(elapsed)
+    days_to_cutoff = (cutoff_day.to_datetime64() - last).astype("timedelta64[ns]").astype(np.int64) / 86_400e9
+    mismatched = np.flatnonzero(known & (np.abs(days_to_cutoff - elapsed) > 1e-9))
+    if mismatched.size:
+        implied = pd.DatetimeIndex(last[mismatched]) + pd.to_timedelta(elapsed[mismatched], unit="D")
+        seen = sorted(implied.strftime("%Y-%m-%d").unique())[:3]
         raise ValueError(
             f"as_of {cutoff_day.date()} does not match the cut-off of the features: last_purchase_date + "
-            f"elapsed_days gives {', '.join(seen)} for {len(mismatched)} customers, for example "
-            f"{mismatched.index[:3].tolist()}; pass as_of equal to the date the features were built at."
+            f"elapsed_days gives {', '.join(seen)} for {mismatched.size} customers, for example "
+            f"{frame.index[mismatched[:3]].tolist()}; pass as_of equal to the date the features were built at."
         )
 
 
@@ -291,6 +310,30 @@ def write_batch_scores(
 
     table_format(out)
     scores = score_in_chunks(predict, features, chunk_customers=chunk_customers, progress=progress)
+    table = batch_score_table(scores, rejected, horizons)
+    write_table(table, out)
+    return table
+
+
+def batch_score_table(scores: pd.DataFrame, rejected: pd.DataFrame | None, horizons: Sequence[int]) -> pd.DataFrame:
+    """Join score rows and empty rows for rejected customers into one table sorted by customer.
+
+    Parameters
+    ----------
+    scores : DataFrame, shape (n_scored, n_score_columns)
+        Score rows indexed by ``customer_id``, as from :func:`score_in_chunks`.
+    rejected : DataFrame or None, shape (n_rejected, 1)
+        Customers without features, indexed by ``customer_id``.
+    horizons : sequence of int
+        The horizons of ``scores``, in days; they name the empty score
+        columns of the rejected customers.
+
+    Returns
+    -------
+    DataFrame, shape (n_scored + n_rejected, n_score_columns)
+        Indexed by ``customer_id`` in sorted order; the rows of rejected
+        customers have NaN scores and a missing date.
+    """
     parts = [scores]
     if rejected is not None and len(rejected):
         empty = pd.DataFrame(index=rejected.index, columns=score_columns(horizons), dtype=float)
@@ -298,7 +341,6 @@ def write_batch_scores(
         parts.append(empty)
     table = pd.concat(parts).sort_index()
     table.index.name = "customer_id"
-    write_table(table, out)
     return table
 
 

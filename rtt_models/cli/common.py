@@ -144,21 +144,57 @@ def check_cutoff(features, log, report) -> None:
     today a log that ended last week) but stretches every elapsed time, so
     the report notes it.
     """
-    frame = log.frame
-    if len(features):
-        last_day = frame["timestamp"].max().normalize()
-        cutoff_day = pd.Timestamp(features.attrs["as_of"])
+    stamps = log.frame["timestamp"]
+    first, last = (stamps.min(), stamps.max()) if len(stamps) else (None, None)
+    check_cutoff_span(len(features), features.attrs.get("as_of"), first, last, report)
+
+
+def check_cutoff_span(n_customers: int, as_of, first, last, report) -> None:
+    """Apply :func:`check_cutoff` from counts: customers with features, the cut-off and the log's first and last timestamps.
+
+    ``first`` and ``last`` are None for a log with no rows left; the
+    partitioned paths pass the extremes over all partitions.
+    """
+    if n_customers:
+        last_day = last.normalize()
+        cutoff_day = pd.Timestamp(as_of)
         if cutoff_day > last_day:
             report.note(
                 f"the cut-off {cutoff_day.date()} is {(cutoff_day - last_day).days} days after the last row "
                 f"({last_day.date()}), so every customer's elapsed days include that span"
             )
         return
-    if frame.empty:
+    if first is None:
         raise ValueError("the transaction log has no rows left after validation; check the file and the column mapping.")
-    first, last = frame["timestamp"].min().date(), frame["timestamp"].max().date()
     raise ValueError(
-        f"no customer has a purchase occasion on or before the cut-off {features.attrs.get('as_of')}; the log runs "
-        f"from {first} to {last}, and only days with a positive net amount count unless --occasion-rule all. "
+        f"no customer has a purchase occasion on or before the cut-off {as_of}; the log runs "
+        f"from {first.date()} to {last.date()}, and only days with a positive net amount count unless --occasion-rule all. "
         "Choose a cut-off inside that range."
     )
+
+
+def partitioned_source(options, flags: str = "--memory-budget-mb and --partitions") -> tuple[Path, dict]:
+    """Return the Parquet log and column mapping of a command run in customer partitions.
+
+    Raises
+    ------
+    InputError
+        When the log is not Parquet, because only Parquet can be read in batches of rows.
+    """
+    source = options["transactions"]
+    is_parquet = options["file_format"] == "parquet" or (
+        options["file_format"] is None and source is not None and source.suffix.lower() in (".parquet", ".pq")
+    )
+    if not is_parquet:
+        raise InputError(
+            f"{flags} read a Parquet log (--transactions FILE.parquet); "
+            "convert the log to Parquet or leave both options out."
+        )
+    columns = {
+        "customer_id": options["customer_col"],
+        "timestamp": options["timestamp_col"],
+        "amount": options["amount_col"],
+        "quantity": options["quantity_col"],
+        "passthrough": list(options["passthrough"]),
+    }
+    return source, columns

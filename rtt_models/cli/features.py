@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from rtt_models.cli import main
-from rtt_models.cli.common import InputError, check_cutoff, input_options, read_log, reports_input_errors
+from rtt_models.cli.common import check_cutoff, input_options, partitioned_source, read_log, reports_input_errors
 
 
 @main.command()
@@ -75,22 +75,7 @@ def _chunked_features(as_of, memory_budget_mb, partitions, options):
     from rtt_models.data.report import DataQualityReport
     from rtt_models.features.chunked import build_features_chunked
 
-    source = options["transactions"]
-    is_parquet = options["file_format"] == "parquet" or (
-        options["file_format"] is None and source is not None and source.suffix.lower() in (".parquet", ".pq")
-    )
-    if not is_parquet:
-        raise InputError(
-            "--memory-budget-mb and --partitions read a Parquet log (--transactions FILE.parquet); "
-            "convert the log to Parquet or leave both options out."
-        )
-    columns = {
-        "customer_id": options["customer_col"],
-        "timestamp": options["timestamp_col"],
-        "amount": options["amount_col"],
-        "quantity": options["quantity_col"],
-        "passthrough": list(options["passthrough"]),
-    }
+    source, columns = partitioned_source(options)
     report = DataQualityReport()
     table = build_features_chunked(
         source,

@@ -7,7 +7,14 @@ from pathlib import Path
 import click
 
 from rtt_models.cli import main
-from rtt_models.cli.common import check_cutoff, input_options, read_log, reports_input_errors
+from rtt_models.cli.common import (
+    check_cutoff,
+    check_cutoff_span,
+    input_options,
+    partitioned_source,
+    read_log,
+    reports_input_errors,
+)
 from rtt_models.cli.train import _horizons
 
 
@@ -35,20 +42,58 @@ from rtt_models.cli.train import _horizons
     show_default=True,
     help="Customers scored per call of the model.",
 )
+@click.option(
+    "--memory-budget-mb",
+    type=click.FloatRange(min=1),
+    default=None,
+    help="Memory for one customer partition, in MiB. Scores a Parquet log in customer partitions "
+    "sized to it instead of loading it whole. The model's memory for one chunk (see --chunk-customers) "
+    "and the score rows of all customers come on top.",
+)
+@click.option(
+    "--partitions",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Number of customer partitions for a Parquet log; overrides the count derived from --memory-budget-mb.",
+)
 @click.option("--tracking-uri", default=None, help="MLflow tracking store of models:/ URIs. Default: $MLFLOW_TRACKING_URI, else mlflow.db here.")
 @reports_input_errors
-def score(model_uri, as_of, horizons, out, rejects, chunk_customers, tracking_uri, **options) -> None:
+def score(
+    model_uri, as_of, horizons, out, rejects, chunk_customers, memory_budget_mb, partitions, tracking_uri, **options
+) -> None:
     """Score every customer of a transaction log as of a cut-off with a scoring model."""
     from rtt_models.data.write import table_format, write_table
-    from rtt_models.features import build_features
-    from rtt_models.scoring import unscorable_customers, write_batch_scores
-    from rtt_models.tracking.pyfunc import load_scoring_model, signature_columns
 
     # Validate every option before reading data or loading the model.
     table_format(out)
     rejects = rejects or out.with_name(f"{out.stem}.rejects{out.suffix}")
     table_format(rejects)
     horizon_days = _horizons(horizons)
+    settings = dict(model_uri=model_uri, as_of=as_of, horizon_days=horizon_days, chunk_customers=chunk_customers,
+                    tracking_uri=tracking_uri)
+
+    if memory_budget_mb is not None or partitions is not None:
+        table, rejected, report, n_scored, as_of_day = _score_in_partitions(
+            memory_budget_mb, partitions, options, **settings
+        )
+        # The score file is written once every partition has been scored, and the rejects file after it.
+        write_table(table, out)
+    else:
+        table, rejected, report, n_scored, as_of_day = _score_in_memory(out, options, **settings)
+    write_table(rejected, rejects)
+    click.echo(str(report))
+    click.echo(
+        f"Scored {n_scored:,} customers as of {as_of_day} with {model_uri}; "
+        f"{len(rejected):,} without a score are listed in {rejects}."
+    )
+    click.echo(f"Wrote {len(table):,} rows to {out}")
+
+
+def _score_in_memory(out, options, *, model_uri, as_of, horizon_days, chunk_customers, tracking_uri):
+    """Load the whole log, score it in chunks of customers and write the score file."""
+    from rtt_models.features import build_features
+    from rtt_models.scoring import unscorable_customers, write_batch_scores
+    from rtt_models.tracking.pyfunc import load_scoring_model, signature_columns
 
     # Features, then the scores of every customer that has some.
     log = read_log(options)
@@ -61,7 +106,7 @@ def score(model_uri, as_of, horizons, out, rejects, chunk_customers, tracking_ur
     rejected = unscorable_customers(log, as_of, features.index, occasion_rule=options["occasion_rule"])
 
     # The score file is written only after every chunk has been scored, and
-    # the rejects file after it, so a failure leaves neither behind.
+    # the rejects file after it, so a failed chunk leaves neither behind.
     table = write_batch_scores(
         lambda chunk: model.predict(signature_columns(model, chunk), params=params),
         features,
@@ -70,10 +115,41 @@ def score(model_uri, as_of, horizons, out, rejects, chunk_customers, tracking_ur
         rejected=rejected,
         chunk_customers=chunk_customers,
     )
-    write_table(rejected, rejects)
-    click.echo(str(report))
-    click.echo(
-        f"Scored {len(features):,} customers as of {as_of_day} with {model_uri}; "
-        f"{len(rejected):,} without a score are listed in {rejects}."
+    return table, rejected, report, len(features), as_of_day
+
+
+def _score_in_partitions(
+    memory_budget_mb, partitions, options, *, model_uri, as_of, horizon_days, chunk_customers, tracking_uri
+):
+    """Score a Parquet log one customer partition at a time; return the tables to write."""
+    from rtt_models.data.report import DataQualityReport
+    from rtt_models.scoring_chunked import score_log_in_partitions
+    from rtt_models.tracking.pyfunc import load_scoring_model, signature_columns
+
+    source, columns = partitioned_source(options)
+    model = load_scoring_model(model_uri, tracking_uri=tracking_uri)
+
+    def predict(chunk, as_of_day):
+        params = {"horizons": horizon_days, "as_of": as_of_day}
+        return model.predict(signature_columns(model, chunk), params=params)
+
+    report = DataQualityReport()
+    result = score_log_in_partitions(
+        predict,
+        source,
+        as_of,
+        horizons=horizon_days,
+        n_partitions=partitions,
+        memory_budget_mb=memory_budget_mb,
+        columns=columns,
+        occasion_rule=options["occasion_rule"],
+        timezone=options["timezone"],
+        date_format=options["date_format"],
+        drop_duplicates=True if options["keep_duplicates"] is None else not options["keep_duplicates"],
+        chunk_customers=chunk_customers,
+        report=report,
+        progress=None,
     )
-    click.echo(f"Wrote {len(table):,} rows to {out}")
+
+    check_cutoff_span(result.n_scored, result.as_of, result.first_timestamp, result.last_timestamp, report)
+    return result.table, result.rejected, report, result.n_scored, result.as_of

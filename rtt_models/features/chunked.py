@@ -48,7 +48,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from rtt_models.data.dates import parse_timestamps
-from rtt_models.data.load import ColumnMap, _resolve_columns, load_transactions
+from rtt_models.data.load import ColumnMap, TransactionLog, _resolve_columns, load_transactions
 from rtt_models.data.occasions import check_occasion_rule
 from rtt_models.data.report import DataQualityReport, TransactionLogError
 from rtt_models.features.customer import build_features
@@ -322,8 +322,44 @@ def _parquet_files(source) -> list[Path]:
     raise TransactionLogError(f"transaction file {os.fspath(source)!r} not found; check the path.")
 
 
-def _partition_features(plan: _Plan, as_of, *, drop_duplicates, progress, temp_dir):
-    """Route the log into partition files, then build and yield each partition's features."""
+def iter_log_partitions(
+    source: str | os.PathLike,
+    as_of=None,
+    *,
+    n_partitions: int | None = None,
+    memory_budget_mb: float | None = None,
+    columns: ColumnMap | Mapping[str, object] | None = None,
+    occasion_rule: str = "positive",
+    timezone: str = "UTC",
+    date_format: str | None = None,
+    drop_duplicates: bool = True,
+    progress: bool | None = False,
+    temp_dir: str | os.PathLike | None = None,
+) -> Iterator[tuple[TransactionLog, DataQualityReport, pd.Timestamp]]:
+    """Yield the validated log of one customer partition at a time.
+
+    Parameters are those of :func:`build_features_chunked`; ``occasion_rule``
+    is only checked here. Use it for work that needs each partition's rows
+    and not only its features, such as listing customers without a score.
+
+    Yields
+    ------
+    log : TransactionLog
+        The rows of the customers of one partition, loaded and repaired as
+        :func:`~rtt_models.data.load_transactions` does.
+    report : DataQualityReport
+        A copy of the partition's loading report, plus the notes about the
+        whole log (such as an inferred date format) in every partition.
+    as_of : Timestamp or str
+        The cut-off to build at: ``as_of`` as given, or the last day with a
+        row in the whole log when it is None.
+    """
+    plan = _plan(source, n_partitions, memory_budget_mb, columns, occasion_rule, timezone, date_format)
+    return _partition_logs(plan, as_of, drop_duplicates=drop_duplicates, progress=progress, temp_dir=temp_dir)
+
+
+def _partition_logs(plan: _Plan, as_of, *, drop_duplicates, progress, temp_dir):
+    """Route the log into partition files, then load and yield each partition's log."""
     from tqdm import tqdm
 
     with tempfile.TemporaryDirectory(prefix="rtt-partitions-", dir=temp_dir) as folder:
@@ -347,9 +383,17 @@ def _partition_features(plan: _Plan, as_of, *, drop_duplicates, progress, temp_d
             del frame
             report = log.report.copy()
             report.notes.extend(notes)
-            features = build_features(log, as_of, occasion_rule=plan.occasion_rule, report=report)
-            del log
-            yield features, report
+            yield log, report, as_of
+
+
+def _partition_features(plan: _Plan, as_of, *, drop_duplicates, progress, temp_dir):
+    """Build and yield the features of each partition's log."""
+    for log, report, cutoff in _partition_logs(
+        plan, as_of, drop_duplicates=drop_duplicates, progress=progress, temp_dir=temp_dir
+    ):
+        features = build_features(log, cutoff, occasion_rule=plan.occasion_rule, report=report)
+        del log
+        yield features, report
 
 
 def _disable(progress: bool | None) -> bool | None:
