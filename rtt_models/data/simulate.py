@@ -83,6 +83,15 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from rtt_models.data.simulate_clock import (
+    HOURLY_WEIGHTS,
+    from_clock,
+    seasonal_clock,
+    seconds_to_timestamps,
+    to_clock,
+    to_shop_seconds,
+)
+
 __all__ = [
     "DEFAULT_SEGMENTS",
     "HOURLY_WEIGHTS",
@@ -90,16 +99,6 @@ __all__ = [
     "SimulatedData",
     "simulate_transactions",
 ]
-
-# Seasonal peak date (month, day) and its Gaussian width in days.
-SEASON_PEAK_MONTH_DAY = (12, 10)
-SEASON_WIDTH_DAYS = 12.0
-
-#: Relative purchase intensity per hour of the day, from 00:00 to 23:00.
-HOURLY_WEIGHTS = np.array(
-    [0.2, 0.1, 0.1, 0.1, 0.1, 0.2, 0.4, 0.8, 1.2, 1.6, 2.0, 2.4,
-     2.8, 2.6, 2.2, 2.0, 2.2, 2.6, 3.0, 3.2, 3.0, 2.4, 1.6, 0.8]
-)  # fmt: skip
 
 CHANNELS = ("web", "store", "app")
 CHANNEL_SHARES = (0.5, 0.35, 0.15)
@@ -290,9 +289,9 @@ def simulate_transactions(
     # Purchase times on the seasonal clock: the acquisition purchase, then
     # every k-th point of a Poisson process of rate k * lambda, which makes
     # Erlang-k gaps of mean 1 / lambda.
-    clock_knots = _seasonal_clock(window_start, days, season_amplitude)
-    acquisition_clock = _to_clock(acquisition_time, clock_knots)
-    active_clock = _to_clock(active_end_time, clock_knots) - acquisition_clock
+    clock_knots = seasonal_clock(window_start, days, season_amplitude)
+    acquisition_clock = to_clock(acquisition_time, clock_knots)
+    active_clock = to_clock(active_end_time, clock_knots) - acquisition_clock
     repeat_offsets, n_repeats = _place_repeat_purchases(rng, purchase_rate, regularity_k, active_clock)
 
     # Lay purchases out by customer, then time: each customer's block is the
@@ -303,7 +302,7 @@ def simulate_transactions(
     purchase_clock = np.empty(purchase_owner.size)
     purchase_clock[is_acquisition] = acquisition_clock
     purchase_clock[~is_acquisition] = np.repeat(acquisition_clock, n_repeats) + repeat_offsets
-    purchase_seconds = _to_shop_seconds(_from_clock(purchase_clock, clock_knots))
+    purchase_seconds = to_shop_seconds(from_clock(purchase_clock, clock_knots))
     purchase_amount = _round_cents(rng.gamma(spend_p, 1.0 / spend_rate[purchase_owner]))
 
     # Recording artefacts: split purchases, refunds, exact duplicates.
@@ -325,19 +324,19 @@ def simulate_transactions(
     transactions = pd.DataFrame(
         {
             "customer_id": customer_ids[owner],
-            "timestamp": _seconds_to_timestamps(seconds[order], window_start),
+            "timestamp": seconds_to_timestamps(seconds[order], window_start),
             "amount": amount[order],
             "segment": segment_names[segment_index][owner],
             "channel": channel_names[channel_index][owner],
         }
     )
-    dropout_date = _seconds_to_timestamps(_to_shop_seconds(active_end_time), window_start)
+    dropout_date = seconds_to_timestamps(to_shop_seconds(active_end_time), window_start)
     dropout_date[dropout_time >= days] = np.datetime64("NaT")
     customers = pd.DataFrame(
         {
             "segment": segment_names[segment_index],
             "channel": channel_names[channel_index],
-            "acquisition_date": _seconds_to_timestamps(_to_shop_seconds(acquisition_time), window_start),
+            "acquisition_date": seconds_to_timestamps(to_shop_seconds(acquisition_time), window_start),
             "purchase_rate_per_day": purchase_rate,
             "regularity_k": regularity_k,
             "dropout_rate_per_day": dropout_rate,
@@ -434,71 +433,6 @@ def _validate_segments(segments) -> None:
     total_share = sum(segment.share for segment in segments)
     if not math.isclose(total_share, 1.0, abs_tol=1e-6):
         raise ValueError(f"segment shares must sum to 1, got {total_share:.6g}; rescale the shares.")
-
-
-# ------------------------------------------------------------------- clocks
-
-
-def _seasonal_clock(window_start: pd.Timestamp, days: int, amplitude: float) -> np.ndarray:
-    """Return the seasonal clock at each midnight of the window.
-
-    The clock's speed is constant within a day and its integral over a
-    non-leap year is 365, so it runs at the calendar's pace on average.
-
-    Returns
-    -------
-    ndarray, shape (days + 1,)
-        Clock time in days at midnights 0, 1, ..., ``days``; starts at 0.
-    """
-    dates = np.datetime64(window_start.date(), "D") + np.arange(days)
-    reference_year = np.datetime64("2021-01-01", "D") + np.arange(365)
-    window_speed = _season_speed(dates, amplitude)
-    mean_speed = _season_speed(reference_year, amplitude).mean()
-    return np.concatenate([[0.0], np.cumsum(window_speed / mean_speed)])
-
-
-def _season_speed(dates: np.ndarray, amplitude: float) -> np.ndarray:
-    """Return the unnormalised clock speed of each date (datetime64[D])."""
-    month, day = SEASON_PEAK_MONTH_DAY
-    year_start = dates.astype("datetime64[Y]")
-    distances = []
-    for year_shift in (-1, 0, 1):
-        peak = (year_start + year_shift).astype("datetime64[M]") + (month - 1)
-        peak = peak.astype("datetime64[D]") + (day - 1)
-        distances.append(np.abs((dates - peak).astype(np.float64)))
-    distance = np.min(distances, axis=0)
-    return 1.0 + amplitude * np.exp(-0.5 * (distance / SEASON_WIDTH_DAYS) ** 2)
-
-
-def _to_clock(times: np.ndarray, clock_knots: np.ndarray) -> np.ndarray:
-    """Map calendar days since the window start to seasonal clock days."""
-    return np.interp(times, np.arange(clock_knots.size, dtype=np.float64), clock_knots)
-
-
-def _from_clock(clock: np.ndarray, clock_knots: np.ndarray) -> np.ndarray:
-    """Map seasonal clock days back to calendar days since the window start."""
-    return np.interp(clock, clock_knots, np.arange(clock_knots.size, dtype=np.float64))
-
-
-def _to_shop_seconds(times: np.ndarray) -> np.ndarray:
-    """Convert calendar days to whole seconds, moving times of day into shop hours.
-
-    Within each day, the fraction of the day is mapped through the quantile
-    function of :data:`HOURLY_WEIGHTS`, which is increasing, so the order
-    of times is kept (ties possible at the resolution of one second).
-    """
-    hour_cdf = np.concatenate([[0.0], np.cumsum(HOURLY_WEIGHTS)]) / HOURLY_WEIGHTS.sum()
-    day = np.floor(times)
-    hour = np.interp(times - day, hour_cdf, np.arange(25, dtype=np.float64))
-    second_of_day = np.minimum(np.floor(hour * 3600.0), 86_399.0)
-    return (day * 86_400.0 + second_of_day).astype(np.int64)
-
-
-def _seconds_to_timestamps(seconds: np.ndarray, window_start: pd.Timestamp) -> np.ndarray:
-    """Convert whole seconds since the window start to datetime64[ns]."""
-    return np.datetime64(window_start.to_datetime64(), "ns") + seconds.astype("timedelta64[s]").astype(
-        "timedelta64[ns]"
-    )
 
 
 # ---------------------------------------------------------------- purchases
