@@ -118,13 +118,7 @@ def read_log(options: dict):
         return load_transactions(
             simulated.transactions, columns={"passthrough": passthrough}, timezone=options["timezone"]
         )
-    columns = {
-        "customer_id": options["customer_col"],
-        "timestamp": options["timestamp_col"],
-        "amount": options["amount_col"],
-        "quantity": options["quantity_col"],
-        "passthrough": list(options["passthrough"]),
-    }
+    columns = column_mapping(options)
     return load_transactions(
         options["transactions"],
         format=options["file_format"],
@@ -190,11 +184,37 @@ def partitioned_source(options, flags: str = "--memory-budget-mb and --partition
             f"{flags} read a Parquet log (--transactions FILE.parquet); "
             "convert the log to Parquet or leave both options out."
         )
-    columns = {
+    return source, column_mapping(options)
+
+
+def column_mapping(options) -> dict:
+    """Return the source column names given by the shared input options."""
+    return {
         "customer_id": options["customer_col"],
         "timestamp": options["timestamp_col"],
         "amount": options["amount_col"],
         "quantity": options["quantity_col"],
         "passthrough": list(options["passthrough"]),
     }
-    return source, columns
+
+
+def partition_options(what: str):
+    """Add ``--memory-budget-mb`` and ``--partitions``; ``what`` says what the command does per partition."""
+
+    def decorate(command):
+        command = click.option(
+            "--partitions",
+            type=click.IntRange(min=1),
+            default=None,
+            help="Number of customer partitions for a Parquet log; overrides the count derived from "
+            "--memory-budget-mb.",
+        )(command)
+        return click.option(
+            "--memory-budget-mb",
+            type=click.FloatRange(min=1),
+            default=None,
+            help=f"Memory for one customer partition, in MiB. {what}",
+        )(command)
+
+    return decorate
+

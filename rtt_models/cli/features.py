@@ -8,7 +8,14 @@ from pathlib import Path
 import click
 
 from rtt_models.cli import main
-from rtt_models.cli.common import check_cutoff, input_options, partitioned_source, read_log, reports_input_errors
+from rtt_models.cli.common import (
+    check_cutoff,
+    input_options,
+    partition_options,
+    partitioned_source,
+    read_log,
+    reports_input_errors,
+)
 
 
 @main.command()
@@ -20,19 +27,7 @@ from rtt_models.cli.common import check_cutoff, input_options, partitioned_sourc
     type=click.Path(dir_okay=False, path_type=Path),
     help="Output file, CSV or Parquet by its extension.",
 )
-@click.option(
-    "--memory-budget-mb",
-    type=click.FloatRange(min=1),
-    default=None,
-    help="Memory for one customer partition, in MiB. Builds a Parquet log in customer partitions "
-    "sized to it instead of loading it whole.",
-)
-@click.option(
-    "--partitions",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Number of customer partitions for a Parquet log; overrides the count derived from --memory-budget-mb.",
-)
+@partition_options("Builds a Parquet log in customer partitions sized to it instead of loading it whole.")
 @reports_input_errors
 def features(as_of, out, memory_budget_mb, partitions, **options) -> None:
     """Build per-customer RTT features as of a cut-off."""

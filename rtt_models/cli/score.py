@@ -11,6 +11,7 @@ from rtt_models.cli.common import (
     check_cutoff,
     check_cutoff_span,
     input_options,
+    partition_options,
     partitioned_source,
     read_log,
     reports_input_errors,
@@ -42,19 +43,9 @@ from rtt_models.cli.train import _horizons
     show_default=True,
     help="Customers scored per call of the model.",
 )
-@click.option(
-    "--memory-budget-mb",
-    type=click.FloatRange(min=1),
-    default=None,
-    help="Memory for one customer partition, in MiB. Scores a Parquet log in customer partitions "
-    "sized to it instead of loading it whole. The model's memory for one chunk (see --chunk-customers) "
-    "and the score rows of all customers come on top.",
-)
-@click.option(
-    "--partitions",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Number of customer partitions for a Parquet log; overrides the count derived from --memory-budget-mb.",
+@partition_options(
+    "Scores a Parquet log in customer partitions sized to it instead of loading it whole. The model's "
+    "memory for one chunk (see --chunk-customers) and the score rows of all customers come on top."
 )
 @click.option("--tracking-uri", default=None, help="MLflow tracking store of models:/ URIs. Default: $MLFLOW_TRACKING_URI, else mlflow.db here.")
 @reports_input_errors
