@@ -93,6 +93,31 @@ def test_kaplan_meier_flat_where_survival_reaches_zero():
     assert np.allclose(survival.loc[2].to_numpy(), [1.0, 1.0, 1.0])
 
 
+@pytest.mark.parametrize("stratify", [False, True])
+def test_kaplan_meier_shared_rows_equal_grid(stratify):
+    # 3,000 customers with 40 distinct elapsed days: each distinct row is
+    # evaluated once, with the same result as one curve per customer.
+    model = KaplanMeierModel(stratify_by_occasions=stratify, min_stratum_events=1)
+    model.fit(None, _episodes([2, 3, 3, 5, 8, 13, 21, 34, 55, 1, 4, 9], [True] * 10 + [False] * 2,
+                              n_occasions=[1, 1, 2, 2, 3, 3, 4, 5, 6, 1, 2, 7]))
+    rng = np.random.default_rng(0)
+    customers = _customers(rng.integers(0, 40, 3000).astype(float), n_occasions=rng.integers(1, 8, 3000))
+
+    shared = model.predict(customers, horizons=(7, 30))
+    model.curve_depends_only_on_features_in = False
+    per_customer = model.predict(customers, horizons=(7, 30))
+
+    pd.testing.assert_frame_equal(shared, per_customer, check_exact=True)
+
+
+def test_distinct_row_index_by_hand():
+    from rtt_models.models.base import distinct_row_index
+
+    first, inverse = distinct_row_index(np.array([3.0, 1.0, 3.0, 1.0, 2.0]), np.array(["a", "b", "a", "c", "d"]))
+    assert first.tolist() == [0, 1, 3, 4]
+    assert inverse.tolist() == [0, 1, 0, 2, 3]
+
+
 def test_product_limit_equals_lifelines_random():
     rng = np.random.default_rng(7)
     durations = rng.integers(0, 80, size=600).astype(float)

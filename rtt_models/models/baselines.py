@@ -84,6 +84,7 @@ class KaplanMeierModel(NextPurchaseModel):
     }
 
     needs_episodes = True
+    curve_depends_only_on_features_in = True
 
     def __init__(
         self,

@@ -330,6 +330,24 @@ class SurvivalEnsembleModel(NextPurchaseModel):
             total += weight * member._finished_survival(frame, times_days)
         return total
 
+    def _closed_form_summary(self, frame: pd.DataFrame, horizon_days: np.ndarray) -> dict[str, np.ndarray] | None:
+        """Use the only member's own summaries when the weights keep a single member.
+
+        A mixture of one curve is that curve, so the ensemble then scores
+        exactly like the member, closed forms included.
+        """
+        if len(self.members_) != 1:
+            return None
+        member = self.members_[0]
+        predicted = member.predict(member._check_features(frame), horizons=horizon_days)
+        return {
+            "p_purchase": predicted[[f"p_purchase_{h}d" for h in horizon_days]].to_numpy(),
+            "expected_occasions": predicted[[f"expected_occasions_{h}d" for h in horizon_days]].to_numpy(),
+            "median_days": predicted["median_days_to_next"].to_numpy(),
+            "restricted_mean_days": predicted["expected_days_to_next"].to_numpy(),
+            "p_alive": predicted["p_alive"].to_numpy(),
+        }
+
     def _expected_occasions(self, features: pd.DataFrame, horizon_days: np.ndarray) -> np.ndarray:
         """Return the weighted mixture of the members' expected occasions, shape (n_customers, n_horizons)."""
         total = np.zeros((len(features), len(horizon_days)))
