@@ -502,6 +502,25 @@ def test_bg_nbd_counts_finite_without_dropout():
     assert (out["expected_occasions_90d"] >= out["p_purchase_90d"] - 1e-9).all()
 
 
+@pytest.mark.parametrize("model_class", MODELS)
+def test_fit_without_dropout_warns(model_class):
+    # Poisson buyers observed 100 to 400 days who never lapse: the fit finds
+    # no dropout and says so; the same customers with lifetimes do not warn.
+    rng = np.random.default_rng(11)
+    n = 3000
+    tenure = rng.integers(100, 401, size=n).astype(float)
+    frequency = rng.poisson(rng.gamma(0.8, 1 / 20.0, size=n) * tenure)
+    last = tenure * rng.uniform(size=n) ** (1.0 / np.maximum(frequency, 1))
+    recency = np.where(frequency > 0, np.clip(np.round(last), 1, tenure), 0.0)
+    with pytest.warns(ConvergenceWarning, match="almost no dropout"):
+        model_class().fit(_features(frequency, recency, tenure))
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model_class().fit(_simulate_features(1500, seed=7))
+    assert not [w for w in caught if "almost no dropout" in str(w.message)]
+
+
 def test_bg_nbd_closed_form_summary_equals_grid():
     # The closed-form median and restricted mean agree with the generic
     # evaluation of the same curve on a day grid.

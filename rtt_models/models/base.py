@@ -29,7 +29,9 @@ from sklearn.utils.validation import check_is_fitted
 
 # Survival curves are searched for their median up to this many days; a
 # median beyond it is reported as NaN, meaning "more than half the probability
-# mass lies beyond two years", which in practice marks a likely lapsed customer.
+# mass lies beyond two years": a likely lapsed customer, or a very slow buyer.
+# BG/NBD never lets a customer drop out before the first repeat purchase, so
+# its NaN medians include one-time buyers with P(alive) = 1.
 MEDIAN_SEARCH_LIMIT_DAYS = 730
 
 

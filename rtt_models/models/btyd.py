@@ -28,6 +28,11 @@ from rtt_models.models.base import MEDIAN_SEARCH_LIMIT_DAYS, NextPurchaseModel
 # that is parameters between about 2e-9 and 5e8 in the model's time unit.
 _LOG_BOUND = 20.0
 
+# Below this mean dropout (per purchase, or per unit of tenure for Pareto/NBD)
+# a fit is reported as finding no dropout; 1e-3 is an estimate of where
+# P(alive) stops differing from 1 by more than rounding in the scores.
+_NEGLIGIBLE_DROPOUT = 1e-3
+
 # Two day values closer than this (relative to the tenure) count as equal when
 # elapsed_days is checked against tenure_days - recency_days.
 _DAY_TOLERANCE = 1e-6
@@ -173,6 +178,23 @@ class _BTYDModel(NextPurchaseModel):
                 ConvergenceWarning,
                 stacklevel=3,
             )
+        dropout = self._dropout_share()
+        if dropout < _NEGLIGIBLE_DROPOUT:
+            warnings.warn(
+                f"{name} found almost no dropout ({self._dropout_description()} = {dropout:.2g}), so P(alive) is "
+                "about 1 for every customer and the model reduces to a purchase-rate model. The data may be "
+                "too short to show customers lapsing; compare with mbg_cnbd_k or dropout_timing in a backtest, "
+                "or add a penalizer such as 0.001.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+
+    def _dropout_share(self) -> float:
+        """Return the mean probability of dropping out at a purchase (BG/NBD family)."""
+        return self.params_["a"] / (self.params_["a"] + self.params_["b"])
+
+    def _dropout_description(self) -> str:
+        return "mean dropout probability per purchase a / (a + b)"
 
     # ------------------------------------------------------------- predict
 
@@ -474,6 +496,13 @@ class ParetoNBDModel(_BTYDModel):
 
     def _alive_probability(self, params, x, t_x, T):
         return btyd_math.paretonbd_p_alive(params, x, t_x, T)
+
+    def _dropout_share(self) -> float:
+        """Return the mean dropout rate s / beta, per time unit."""
+        return self.params_["s"] / self.params_["beta"]
+
+    def _dropout_description(self) -> str:
+        return f"mean dropout rate s / beta per {self.time_unit_days:g} days"
 
     def _survival(self, params, x, t_x, T, t):
         return btyd_math.paretonbd_survival(params, x, t_x, T, t)
