@@ -145,12 +145,14 @@ def baseline_memory(path: str) -> dict:
     return {}
 
 
-def markdown(results: dict, data: dict, command: str) -> str:
+def markdown(results: dict, data: dict, command: str, load_average: float) -> str:
     rtt, duck, life, base = results["rtt"], results["duckdb"], results["lifetimes"], results["baseline"]
     lines = [
         f"Command: `{command}`",
         f"Date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC. Machine: {platform.machine()}, "
-        f"{os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}.",
+        f"{os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}; "
+        f"1-minute load average at the start {load_average:.1f} (other jobs may share the cores; "
+        "DuckDB runs 2 threads, rtt-models one thread per core in its per-customer steps).",
         f"Data: simulated, {data['rows']:,} transactions of {data['customers']:,} customers, cut-off {CUTOFF}.",
         "Peak memory is the child process's max RSS, including the "
         f"{base['peak_gib']:.2f} GiB of reading the Parquet log.",
@@ -182,6 +184,7 @@ def main() -> None:
                         help="customers in the lifetimes subsample (it is slow)")
     parser.add_argument("--write", action="store_true", help="write the table into docs/benchmarks.md")
     args = parser.parse_args()
+    load_average = os.getloadavg()[0]
 
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "log.parquet"
@@ -193,7 +196,7 @@ def main() -> None:
             "lifetimes": in_child("run_lifetimes", str(path), args.lifetimes_customers),
         }
     command = "python experiments/bench_features.py " + " ".join(sys.argv[1:])
-    text = "## Feature building\n\n" + markdown(results, data, command.strip())
+    text = "## Feature building\n\n" + markdown(results, data, command.strip(), load_average)
     print(text)
     if args.write:
         write_section(text, "bench_features")

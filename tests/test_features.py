@@ -181,3 +181,40 @@ def test_cutoff_outside_supported_dates_rejected():
         build_features(customer_x(), as_of="01/02/2023")
     with pytest.raises(Exception, match=r"reads as 0001-01-01.*outside the dates pandas supports"):
         build_features(customer_x(), as_of="0001-01-01")
+
+
+def test_customer_ranges_give_same_statistics():
+    # Features are computed on ranges of customers in threads, so any split must give the same arrays.
+    from rtt_models.data import form_occasions
+    from rtt_models.data.threads import balanced_cuts
+    from rtt_models.features.history import customer_statistic_columns, last_gap_medians
+
+    rng = np.random.default_rng(11)
+    frame = pd.DataFrame({
+        "customer_id": rng.choice([f"c{i}" for i in range(40)], 600),
+        "timestamp": pd.Timestamp("2023-01-01") + pd.to_timedelta(rng.integers(0, 200, 600), unit="D"),
+        "amount": rng.choice([-10.0, 5.0, 12.5, 40.0], 600),
+    })
+    occasions = form_occasions(load_transactions(frame), start=None, end=pd.Timestamp("2024-01-01"))
+    whole = customer_statistic_columns(occasions)
+    whole["gap_median_days"] = last_gap_medians(occasions)
+    for n_parts in (2, 3, 7):
+        cuts = balanced_cuts(occasions.starts, n_parts)
+        parts = [occasions.customer_range(a, b) for a, b in zip(cuts[:-1], cuts[1:]) if b > a]
+        assert sum(len(part.customer_ids) for part in parts) == len(occasions.customer_ids)
+        for name, values in whole.items():
+            if name == "gap_median_days":
+                joined = np.concatenate([last_gap_medians(part) for part in parts])
+            else:
+                joined = np.concatenate([customer_statistic_columns(part)[name] for part in parts])
+            np.testing.assert_array_equal(joined, values, err_msg=f"{name} with {n_parts} parts")
+
+
+def test_balanced_cuts_split_rows_evenly():
+    from rtt_models.data.threads import balanced_cuts
+
+    offsets = np.array([0, 10, 20, 30, 40])
+    assert balanced_cuts(offsets, 2).tolist() == [0, 2, 4]
+    # One customer with most rows leaves an empty range instead of splitting the customer.
+    skewed = np.array([0, 1, 100, 101])
+    assert balanced_cuts(skewed, 3).tolist() == [0, 2, 2, 3]

@@ -200,3 +200,85 @@ def test_mixed_id_types_rejected():
     frame = pd.DataFrame({"customer_id": pd.Series([1, "a"], dtype=object), "date": ["2023-01-01", "2023-01-02"]})
     with pytest.raises(TransactionLogError, match=r"customer ids mix the types \['int', 'str'\]"):
         load_transactions(frame)
+
+
+def test_duplicates_found_when_not_adjacent():
+    # The two equal rows of "a" are separated by another row of the same day and by other customers.
+    frame = pd.DataFrame({
+        "customer_id": ["a", "b", "a", "a", "b", "a"],
+        "timestamp": pd.to_datetime(["2023-01-01 10:00", "2023-01-01 10:00", "2023-01-01 12:00",
+                                     "2023-01-01 10:00", "2023-01-01 10:00", "2023-01-02 10:00"]),
+        "amount": [5.0, 5.0, 5.0, 5.0, 7.0, 5.0],
+    })
+    log = load_transactions(frame)
+    assert log.report.repairs["duplicate_rows"] == 1
+    assert log.frame.index.tolist() == [0, 1, 2, 3, 4]
+    assert log.frame["amount"].tolist() == [5.0, 5.0, 5.0, 7.0, 5.0]
+    assert log.frame["timestamp"].dt.hour.tolist() == [10, 10, 12, 10, 10]
+
+
+def test_duplicates_compare_passthrough_values():
+    frame = pd.DataFrame({"customer_id": ["a", "a", "a"], "date": ["2023-01-01"] * 3, "amount": [5.0] * 3,
+                          "channel": ["web", "shop", "web"]})
+    log = load_transactions(frame, columns={"passthrough": ["channel"]})
+    assert log.report.repairs["duplicate_rows"] == 1
+    assert log.frame["channel"].tolist() == ["web", "shop"]
+
+
+def test_cached_order_equals_fresh_sort():
+    rng = np.random.default_rng(7)
+    frame = pd.DataFrame({
+        "customer_id": rng.choice(["k", "m", "p", "q"], 200),
+        "timestamp": pd.Timestamp("2023-01-01") + pd.to_timedelta(rng.integers(0, 90 * 24, 200), unit="h"),
+        "amount": rng.choice([-5.0, 10.0, 20.0], 200),
+    })
+    frame = pd.concat([frame, frame.iloc[:20]], ignore_index=True)
+    log = load_transactions(frame)
+    codes, _ = log.customer_codes()
+    days = log.frame["timestamp"].to_numpy().astype("datetime64[D]").astype(np.int64)
+    expected = np.lexsort((np.arange(len(codes)), days, codes))
+    np.testing.assert_array_equal(log.customer_day_order(), expected)
+    fresh = log.with_frame(log.frame)
+    np.testing.assert_array_equal(fresh.customer_day_order(), expected)
+
+
+def test_loaded_frame_does_not_share_caller_memory():
+    frame = pd.DataFrame({"customer_id": ["a", "b"], "timestamp": pd.to_datetime(["2023-01-01", "2023-01-02"]),
+                          "amount": [1.0, 2.0]})
+    log = load_transactions(frame)
+    frame.loc[0, "customer_id"] = "z"
+    frame.loc[0, "amount"] = 99.0
+    assert log.frame["customer_id"].tolist() == ["a", "b"]
+    assert log.frame["amount"].tolist() == [1.0, 2.0]
+
+
+@pytest.mark.parametrize(
+    "high",
+    [pytest.param(1, id="one-key"), pytest.param(2**16, id="16-bit"), pytest.param(2**31, id="32-bit"),
+     pytest.param(2**40, id="int64")],
+)
+@pytest.mark.parametrize("n_parts", [1, 7])
+def test_stable_argsort_equals_numpy_stable(high, n_parts):
+    from rtt_models.data.codes import stable_argsort
+
+    keys = np.random.default_rng(0).integers(0, high, 50_000).astype(np.int64)
+    np.testing.assert_array_equal(stable_argsort(keys, n_parts), np.argsort(keys, kind="stable"))
+
+
+def test_blank_ids_found_by_python_rules():
+    from rtt_models.data.codes import find_blank_ids
+
+    uniques = np.array(["", " ", "\t\n", "\u2003", "\x1c", "a", " a", "_", "0"], dtype=object)
+    expected = [True, True, True, True, True, False, False, False, False]
+    assert find_blank_ids(uniques).tolist() == expected
+    mixed = np.array(["", 3, " "], dtype=object)
+    assert find_blank_ids(mixed).tolist() == [True, False, True]
+
+
+def test_drop_from_order_renumbers_kept_rows():
+    from rtt_models.data.codes import drop_from_order
+
+    order = np.array([4, 0, 3, 1, 2])
+    keep = np.array([True, False, True, True, False])
+    # Kept rows 0, 2, 3 become 0, 1, 2, and their relative order (0, 3, 2) stays.
+    assert drop_from_order(order, keep).tolist() == [0, 2, 1]

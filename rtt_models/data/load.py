@@ -23,7 +23,18 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pandas.api.extensions import ExtensionArray, ExtensionDtype
 
+from rtt_models.data.codes import (
+    arrow_text,
+    customer_day_keys,
+    customer_day_order,
+    drop_from_order,
+    exact_duplicates,
+    find_blank_ids,
+    rank_codes,
+    stable_argsort,
+)
 from rtt_models.data.dates import parse_timestamps
 from rtt_models.data.report import DataQualityReport, TransactionLogError, describe_rows
 
@@ -100,6 +111,12 @@ class TransactionLog:
         Pass-through columns present in ``frame``.
     timezone : str
         The business time zone of ``timestamp``.
+
+    Notes
+    -----
+    The customer codes and the (customer, day) row order are computed once
+    per log and cached, so the log's frame must not be changed in place
+    afterwards. Build a new log with :meth:`with_frame` instead.
     """
 
     frame: pd.DataFrame
@@ -108,6 +125,7 @@ class TransactionLog:
     passthrough: tuple[str, ...] = ()
     timezone: str = "UTC"
     _codes: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False, compare=False)
+    _order: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def has_quantity(self) -> bool:
@@ -116,18 +134,12 @@ class TransactionLog:
 
     def with_frame(self, frame: pd.DataFrame) -> TransactionLog:
         """Return a log with another frame and the same settings and report copy."""
-        return replace(self, frame=frame, report=self.report.copy(), _codes=None)
-
-    def cache_customer_codes(self, codes: np.ndarray, uniques: np.ndarray) -> None:
-        """Store factorised customer ids of ``frame`` (codes into ``uniques``) for reuse."""
-        self._codes = _rank_codes(codes, uniques)
+        return replace(self, frame=frame, report=self.report.copy(), _codes=None, _order=None)
 
     def customer_codes(self) -> tuple[np.ndarray, np.ndarray]:
         """Integer code per row and the sorted distinct ids they index.
 
-        Codes follow the sorted order of the ids, never the row order. They
-        are computed once per log; the log's frame must not be changed in
-        place afterwards (build a new log with :meth:`with_frame` instead).
+        Codes follow the sorted order of the ids, never the row order.
 
         Returns
         -------
@@ -136,8 +148,20 @@ class TransactionLog:
         """
         if self._codes is None or len(self._codes[0]) != len(self.frame):
             codes, uniques = pd.factorize(self.frame["customer_id"].to_numpy(), use_na_sentinel=True)
-            self._codes = _rank_codes(codes, uniques)
+            self._codes = rank_codes(codes, uniques)
         return self._codes
+
+    def customer_day_order(self) -> np.ndarray:
+        """Row positions sorted by customer code, then calendar day, ties in row order.
+
+        Returns
+        -------
+        ndarray of int64, shape (n_rows,)
+        """
+        if self._order is None or len(self._order) != len(self.frame):
+            codes, _ = self.customer_codes()
+            self._order = customer_day_order(codes, self.frame["timestamp"].to_numpy(dtype="datetime64[ns]"))
+        return self._order
 
 
 def load_transactions(
@@ -207,20 +231,19 @@ def load_transactions(
             return f"row {position}"
         return f"line {position + first_line}"
 
-    frame = pd.DataFrame(index=raw.index)
-
     # Customer ids: rows without one cannot belong to anybody and are dropped.
     # Ids are factorised once here; blank ids are found among the distinct ones.
     ids = raw[mapping.customer_id]
     codes, uniques = pd.factorize(ids.to_numpy(), use_na_sentinel=True)
-    blank = np.array([isinstance(u, str) and not u.strip() for u in uniques], dtype=bool)
-    no_id = (codes < 0) | np.r_[blank, False][codes]
-    frame["customer_id"] = ids
+    text_ids = arrow_text(uniques)
+    no_id = (codes < 0) | np.r_[find_blank_ids(uniques, text_ids), False][codes]
 
+    # Canonical columns as arrays over the source rows. Dropped rows are removed once, at the end.
+    columns = {"customer_id": _values(ids)}
     if no_id.any():
-        frame["timestamp"] = _parse_with_ids(raw, mapping, no_id, date_format, timezone, line_of, report)
+        stamps = _parse_with_ids(raw, mapping, no_id, date_format, timezone, line_of, report)
     else:
-        frame["timestamp"] = parse_timestamps(
+        stamps = parse_timestamps(
             raw[mapping.timestamp],
             column=mapping.timestamp,
             date_format=date_format,
@@ -228,32 +251,45 @@ def load_transactions(
             line_of=line_of,
             report=report,
         )
-
+    columns["timestamp"] = stamps.to_numpy(dtype="datetime64[ns]")
     has_amount = mapping.amount is not None
-    frame["amount"] = _numeric(raw, mapping.amount, line_of) if has_amount else np.nan
+    columns["amount"] = _numeric(raw, mapping.amount, line_of).to_numpy() if has_amount else np.full(len(raw), np.nan)
     if mapping.quantity is not None:
-        frame["quantity"] = _numeric(raw, mapping.quantity, line_of)
+        columns["quantity"] = _numeric(raw, mapping.quantity, line_of).to_numpy()
     for column in mapping.passthrough:
-        frame[column] = raw[column]
+        columns[column] = _values(raw[column])
 
     # Repairs, each counted: rows without a customer id, exact duplicates.
     report.add("rows_without_customer_id", int(no_id.sum()))
     if no_id.any():
-        frame = frame.loc[~no_id]
+        columns = {name: values[~no_id] for name, values in columns.items()}
         codes = codes[~no_id]
+
+    # One sort by (customer, day) finds the duplicates and is kept for forming occasions.
+    codes, customer_ids = rank_codes(codes, uniques, text_ids)
+    keys = customer_day_keys(codes, columns["timestamp"])
+    order = stable_argsort(keys)
     if drop_duplicates:
-        duplicated = _exact_duplicates(frame, codes)
+        duplicated = exact_duplicates(columns, codes, keys, order)
         report.add("duplicate_rows", int(duplicated.sum()))
-        if duplicated.any():
-            frame = frame.loc[~duplicated]
-            codes = codes[~duplicated]
+    else:
+        duplicated = np.zeros(len(codes), dtype=bool)
+    del keys
+    if duplicated.any():
+        columns = {name: values[~duplicated] for name, values in columns.items()}
+        codes = codes[~duplicated]
+        order = drop_from_order(order, ~duplicated)
+    elif not no_id.any():
+        # Nothing was dropped, so the id and pass-through columns still share the caller's memory.
+        columns = {name: values.copy() for name, values in columns.items()}
     if not has_amount:
         report.note("the log has no amount column: every customer-day with a row is a purchase occasion")
 
-    frame = frame.reset_index(drop=True)
-    log = TransactionLog(frame, report, has_amount, tuple(mapping.passthrough), timezone)
-    log.cache_customer_codes(codes, uniques)
-    return log
+    frame = pd.DataFrame(columns, copy=False)
+    return TransactionLog(
+        frame, report, has_amount, tuple(mapping.passthrough), timezone,
+        _codes=(codes, customer_ids), _order=order,
+    )
 
 
 def _parse_with_ids(raw, mapping, no_id, date_format, timezone, line_of, report) -> pd.Series:
@@ -271,6 +307,13 @@ def _parse_with_ids(raw, mapping, no_id, date_format, timezone, line_of, report)
         report=report,
     ).to_numpy()
     return parsed
+
+
+def _values(column: pd.Series) -> np.ndarray | ExtensionArray:
+    """Values of a column: its extension array for an extension dtype, else a numpy array."""
+    if isinstance(column.dtype, ExtensionDtype):
+        return column.array
+    return column.to_numpy()
 
 
 def _resolve_format(source, format: str | None) -> str:
@@ -394,49 +437,3 @@ def _numeric(raw: pd.DataFrame, column: str, line_of) -> pd.Series:
             f"{describe_rows(values, invalid, line_of)}; fix or drop those rows (a refund is a negative amount)."
         )
     return numbers
-
-
-def _exact_duplicates(frame: pd.DataFrame, codes: np.ndarray) -> np.ndarray:
-    """Mark rows equal in every column to an earlier row, shape (n_rows,).
-
-    A 64-bit hash per row (of the integer customer codes instead of the id
-    texts, which is much faster) finds candidates; the candidates are then
-    compared exactly, so a hash collision never drops a row.
-    """
-    hashed = frame.drop(columns="customer_id").assign(_customer_code=codes)
-    hashes = pd.util.hash_pandas_object(hashed, index=False).to_numpy()
-    candidate = pd.Series(hashes).duplicated(keep=False).to_numpy()
-    duplicated = np.zeros(len(frame), dtype=bool)
-    if candidate.any():
-        rows = np.flatnonzero(candidate)
-        duplicated[rows] = frame.iloc[rows].duplicated(keep="first").to_numpy()
-    return duplicated
-
-
-def _rank_codes(codes: np.ndarray, uniques) -> tuple[np.ndarray, np.ndarray]:
-    """Renumber factorised codes so that they follow the sorted distinct ids."""
-    uniques = np.asarray(uniques)
-    order = _argsort_ids(uniques)
-    rank = np.empty(order.size, dtype=np.int64)
-    rank[order] = np.arange(order.size)
-    return rank[codes], uniques[order]
-
-
-def _argsort_ids(uniques: np.ndarray) -> np.ndarray:
-    """Order of distinct ids; text ids are sorted by Arrow, several times faster than numpy on objects."""
-    if uniques.dtype == object and uniques.size and all(isinstance(u, str) for u in uniques[:100]):
-        try:
-            import pyarrow as pa
-            import pyarrow.compute as pc
-
-            return pc.sort_indices(pa.array(uniques, type=pa.string())).to_numpy()
-        except (pa.ArrowInvalid, pa.ArrowTypeError):
-            pass  # mixed id types are reported below
-    try:
-        return np.argsort(uniques, kind="stable")
-    except TypeError as err:
-        kinds = sorted({type(u).__name__ for u in uniques})
-        raise TransactionLogError(
-            f"customer ids mix the types {kinds}, so they cannot be ordered; convert the id column to text, "
-            "for example frame['customer_id'] = frame['customer_id'].astype(str)."
-        ) from err

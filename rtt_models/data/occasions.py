@@ -17,6 +17,9 @@ Conventions chosen here and used everywhere else:
 
 Everything is computed on sorted integer codes with numpy (no Python loop
 per customer), and the result does not depend on the row order of the log.
+The rows are sorted by (customer, day) once per log (see
+:meth:`~rtt_models.data.load.TransactionLog.customer_day_order`), so each
+cut-off only filters that order.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import pandas as pd
 
 from rtt_models.data.load import TransactionLog
 from rtt_models.data.report import DataQualityReport, TransactionLogError
+from rtt_models.data.threads import balanced_cuts, count_parts, map_parts
 
 OCCASION_RULES = ("positive", "all")
 _ISO_CUTOFF = re.compile(r"\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?(?:Z|[+-]\d{2}:?\d{2})?")
@@ -86,6 +90,19 @@ class OccasionTable:
     def counts(self) -> np.ndarray:
         """Occasions per customer, shape (n_customers,)."""
         return np.diff(self.starts)
+
+    def customer_range(self, first: int, stop: int) -> OccasionTable:
+        """Return the occasions of customers ``first`` to ``stop - 1``, their codes counted from 0."""
+        low, high = self.starts[first], self.starts[stop]
+        return OccasionTable(
+            customer_ids=self.customer_ids[first:stop],
+            customer=self.customer[low:high] - first,
+            day=self.day[low:high],
+            amount=self.amount[low:high],
+            quantity=self.quantity[low:high] if self.quantity is not None else None,
+            starts=self.starts[first:stop + 1] - low,
+            passthrough=self.passthrough.iloc[first:stop],
+        )
 
 
 def resolve_cutoff(as_of, log: TransactionLog) -> Cutoff:
@@ -170,46 +187,38 @@ def form_occasions(
     # slicing then costs nothing instead of copying each column.
     rows = slice(None) if keep.all() else np.flatnonzero(keep)
 
-    # Sort rows by (customer, day) through one integer key.
+    # The log's (customer, day) order, cached once per log, filtered to the window.
     all_codes, customer_ids = log.customer_codes()
-    codes = all_codes[rows]
-    days = stamps[rows].view("int64") // _NS_PER_DAY
-    first_day = days.min() if days.size else 0
-    span = (days.max() - first_day + 1) if days.size else 1
-    key = codes.astype(np.int64) * span + (days - first_day)
-    order = np.argsort(key, kind="stable")
-    key = key[order]
+    order = log.customer_day_order()
+    if not isinstance(rows, slice):
+        order = order[keep[order]]
+    rows_per_customer = np.bincount(all_codes[rows], minlength=len(customer_ids))
+    offsets = np.r_[0, np.cumsum(rows_per_customer)]
 
-    # One occasion per distinct key; amounts and quantities summed per day.
-    bounds = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if key.size else np.zeros(0, dtype=np.int64)
-    amounts = frame["amount"].to_numpy(dtype=float)[rows][order]
-    occasion_amount = np.add.reduceat(amounts, bounds) if bounds.size else np.zeros(0)
-    occasion_customer = codes[order][bounds].astype(np.int64)
-    occasion_day = days[order][bounds]
-    quantity = None
-    if log.has_quantity:
-        quantity = np.add.reduceat(frame["quantity"].to_numpy(dtype=float)[rows][order], bounds) if bounds.size else np.zeros(0)
+    # Ranges of customers form their occasions in parallel threads.
+    inputs = _OccasionInputs(
+        codes=all_codes,
+        days=stamps.view("int64"),
+        amounts=frame["amount"].to_numpy(dtype=float),
+        quantities=frame["quantity"].to_numpy(dtype=float) if log.has_quantity else None,
+        only_positive=occasion_rule == "positive" and log.has_amount,
+    )
+    cuts = balanced_cuts(offsets, count_parts(order.size))
+    parts = map_parts(inputs.form, [order[offsets[a]:offsets[b]] for a, b in zip(cuts[:-1], cuts[1:])])
 
     # The occasion rule: refunds are netted into their day, which may leave it at or below zero.
     if log.has_amount:
-        report.add("refund_rows_netted", int((amounts < 0).sum()))
-    counted = np.ones(bounds.size, dtype=bool)
-    if occasion_rule == "positive" and log.has_amount:
-        counted = occasion_amount > 0
-        report.add("days_excluded", int((~counted).sum()))
-    else:
-        report.add("days_excluded", 0)
-    occasion_customer = occasion_customer[counted]
-    occasion_day = occasion_day[counted]
-    occasion_amount = occasion_amount[counted]
-    if quantity is not None:
-        quantity = quantity[counted]
+        report.add("refund_rows_netted", sum(part.refund_rows for part in parts))
+    report.add("days_excluded", sum(part.days_excluded for part in parts))
+    occasion_customer = np.concatenate([part.customer for part in parts])
+    occasion_day = np.concatenate([part.day for part in parts])
+    occasion_amount = np.concatenate([part.amount for part in parts])
+    quantity = np.concatenate([part.quantity for part in parts]) if log.has_quantity else None
 
     # Customers with rows in the window but no occasion (refund-only) are counted.
-    has_rows = np.bincount(codes, minlength=len(customer_ids)) > 0
     has_occasion = np.zeros(len(customer_ids), dtype=bool)
     has_occasion[occasion_customer] = True
-    report.add("customers_without_occasion", int((has_rows & ~has_occasion).sum()))
+    report.add("customers_without_occasion", int(((rows_per_customer > 0) & ~has_occasion).sum()))
     remap = np.cumsum(has_occasion) - 1
     occasion_customer = remap[occasion_customer]
     kept_ids = customer_ids[has_occasion]
@@ -217,6 +226,57 @@ def form_occasions(
 
     passthrough = _latest_values(frame.iloc[rows], log.passthrough, kept_ids)
     return OccasionTable(kept_ids, occasion_customer, occasion_day, occasion_amount, quantity, starts, passthrough)
+
+
+@dataclass
+class _DayTotals:
+    """Counted occasions of one range of customers, and what the occasion rule dropped."""
+
+    customer: np.ndarray
+    day: np.ndarray
+    amount: np.ndarray
+    quantity: np.ndarray | None
+    refund_rows: int
+    days_excluded: int
+
+
+@dataclass
+class _OccasionInputs:
+    """Row columns in log order, shape (n_rows,), from which occasions are formed."""
+
+    codes: np.ndarray
+    days: np.ndarray
+    amounts: np.ndarray
+    quantities: np.ndarray | None
+    only_positive: bool
+
+    def form(self, order: np.ndarray) -> _DayTotals:
+        """Form the occasions of rows ``order``, which are in (customer, day) order."""
+        sorted_codes = self.codes[order]
+        sorted_days = self.days[order] // _NS_PER_DAY
+
+        # One occasion per distinct (customer, day), with amounts and quantities summed per day.
+        if order.size:
+            new_day = np.r_[True, (sorted_codes[1:] != sorted_codes[:-1]) | (sorted_days[1:] != sorted_days[:-1])]
+            bounds = np.flatnonzero(new_day)
+        else:
+            bounds = np.zeros(0, dtype=np.int64)
+        amounts = self.amounts[order]
+        amount = np.add.reduceat(amounts, bounds) if bounds.size else np.zeros(0)
+        quantity = None
+        if self.quantities is not None:
+            quantity = np.add.reduceat(self.quantities[order], bounds) if bounds.size else np.zeros(0)
+
+        # The "positive" rule keeps days with a net amount above zero.
+        counted = amount > 0 if self.only_positive else np.ones(bounds.size, dtype=bool)
+        return _DayTotals(
+            customer=sorted_codes[bounds][counted].astype(np.int64, copy=False),
+            day=sorted_days[bounds][counted],
+            amount=amount[counted],
+            quantity=quantity[counted] if quantity is not None else None,
+            refund_rows=int((amounts < 0).sum()),
+            days_excluded=int((~counted).sum()),
+        )
 
 
 def check_occasion_rule(occasion_rule: str) -> None:

@@ -45,7 +45,8 @@ import pandas as pd
 from rtt_models.data.load import TransactionLog, load_transactions
 from rtt_models.data.occasions import Cutoff, day_number, form_occasions, resolve_cutoff
 from rtt_models.data.report import DataQualityReport
-from rtt_models.features.history import customer_statistics, last_gap_medians
+from rtt_models.data.threads import balanced_cuts, count_parts, map_parts
+from rtt_models.features.history import customer_statistic_columns, last_gap_medians
 
 #: Feature columns in output order, before pass-through columns.
 FEATURE_COLUMNS: tuple[str, ...] = (
@@ -155,32 +156,42 @@ def features_from_occasions(occasions, cutoff: Cutoff, log: TransactionLog) -> p
         empty.attrs["as_of"] = cutoff.day.date().isoformat()
         return empty
 
-    # Statistics of each customer's whole history.
-    features = customer_statistics(occasions).set_axis(index)
+    # Statistics of each customer's whole history, for ranges of customers in parallel threads.
+    cuts = balanced_cuts(occasions.starts, count_parts(occasions.day.size))
+    ranges = [occasions.customer_range(a, b) for a, b in zip(cuts[:-1], cuts[1:]) if b > a]
+    pieces = map_parts(_history_columns, ranges)
+    columns = {name: np.concatenate([piece[name] for piece in pieces]) for name in pieces[0]}
     last = occasions.starts[1:] - 1
 
     # Times measured to the cut-off day.
     cutoff_day = day_number(cutoff.day)
     first_day = occasions.day[occasions.starts[:-1]]
     last_day = occasions.day[last]
-    features.insert(3, "tenure_days", (cutoff_day - first_day).astype(float))
-    features.insert(4, "elapsed_days", (cutoff_day - last_day).astype(float))
-    features.insert(6, "gap_median_days", last_gap_medians(occasions))
+    columns["tenure_days"] = (cutoff_day - first_day).astype(float)
+    columns["elapsed_days"] = (cutoff_day - last_day).astype(float)
     with np.errstate(divide="ignore", invalid="ignore"):
-        features["overdue_ratio"] = features["elapsed_days"] / features["gap_median_days"]
-    features["first_purchase_date"] = first_day.astype("datetime64[D]").astype("datetime64[ns]")
-    features["last_purchase_date"] = last_day.astype("datetime64[D]").astype("datetime64[ns]")
-    features["as_of_month"] = cutoff.day.month
+        columns["overdue_ratio"] = columns["elapsed_days"] / columns["gap_median_days"]
+    columns["first_purchase_date"] = first_day.astype("datetime64[D]").astype("datetime64[ns]")
+    columns["last_purchase_date"] = last_day.astype("datetime64[D]").astype("datetime64[ns]")
+    columns["as_of_month"] = np.full(len(index), cutoff.day.month, dtype=np.int64)
 
     # Spend is undefined without amounts; pass-through columns come last.
     if not log.has_amount:
         for column in ("spend_total", "spend_mean", "spend_mean_repeat", "spend_last"):
-            features[column] = np.nan
-    features = features[[c for c in FEATURE_COLUMNS if c in features.columns]]
+            columns[column] = np.full(len(index), np.nan)
+    ordered = {column: columns[column] for column in FEATURE_COLUMNS if column in columns}
+    features = pd.DataFrame(ordered, index=index, copy=False)
     for column in occasions.passthrough.columns:
         features[column] = occasions.passthrough[column].to_numpy()
     features.attrs["as_of"] = cutoff.day.date().isoformat()
     return features
+
+
+def _history_columns(occasions) -> dict[str, np.ndarray]:
+    """Statistics of each customer's whole history, with the median gap, shape (n_customers,) each."""
+    columns = customer_statistic_columns(occasions)
+    columns["gap_median_days"] = last_gap_medians(occasions)
+    return columns
 
 
 def _output_columns(log: TransactionLog):

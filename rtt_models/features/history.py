@@ -78,7 +78,7 @@ def history_statistics(occasions: OccasionTable) -> pd.DataFrame:
     gap_max = np.maximum.accumulate(np.where(parts.has_gap, gap, 0.0) + offset) - offset
     gap_min = shift - (np.maximum.accumulate(np.where(parts.has_gap, shift - gap, 0.0) + offset) - offset)
 
-    return _statistics(
+    return pd.DataFrame(_statistics(
         occasions,
         n_gaps=parts.position.astype(float),
         sums=sums,
@@ -88,7 +88,7 @@ def history_statistics(occasions: OccasionTable) -> pd.DataFrame:
         first_amount=occasions.amount[first_index],
         at=np.arange(day.size),
         first_day=day[first_index],
-    )
+    ))
 
 
 def customer_statistics(occasions: OccasionTable) -> pd.DataFrame:
@@ -101,6 +101,15 @@ def customer_statistics(occasions: OccasionTable) -> pd.DataFrame:
     -------
     DataFrame, shape (n_customers, n_statistics)
         Positional index aligned with ``occasions.customer_ids``.
+    """
+    return pd.DataFrame(customer_statistic_columns(occasions))
+
+
+def customer_statistic_columns(occasions: OccasionTable) -> dict[str, np.ndarray]:
+    """Compute the columns of :func:`customer_statistics` as arrays of shape (n_customers,).
+
+    The feature builder assembles its table from these arrays once, instead
+    of copying a DataFrame for every inserted column.
     """
     parts = _GapParts(occasions)
     first = occasions.starts[:-1]
@@ -157,8 +166,8 @@ class _GapParts:
             self.summed["quantity"] = occasions.quantity
 
 
-def _statistics(occasions, *, n_gaps, sums, gap_last, gap_min, gap_max, first_amount, at, first_day) -> pd.DataFrame:
-    """Turn counts and sums into the statistics' final formulas."""
+def _statistics(occasions, *, n_gaps, sums, gap_last, gap_min, gap_max, first_amount, at, first_day) -> dict:
+    """Turn counts and sums into the statistics' final formulas, one array per column."""
     has_gap = n_gaps >= 1
     sum_gap = sums["gap"].astype(float)
     sum_j = n_gaps * (n_gaps - 1) / 2
@@ -178,7 +187,8 @@ def _statistics(occasions, *, n_gaps, sums, gap_last, gap_min, gap_max, first_am
         spend_mean = spend_total / (n_gaps + 1)
         spend_mean_repeat = np.where(has_gap, (spend_total - first_amount) / n_gaps, np.nan)
 
-    dates = pd.DatetimeIndex(day.astype("datetime64[D]").astype("datetime64[ns]"))
+    # Calendar fields by integer arithmetic: 1970-01-01 was a Thursday (weekday 3).
+    months_since_1970 = day.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
     stats = {
         "n_occasions": n_gaps.astype(np.int64) + 1,
         "frequency": n_gaps.astype(np.int64),
@@ -196,14 +206,14 @@ def _statistics(occasions, *, n_gaps, sums, gap_last, gap_min, gap_max, first_am
         "spend_mean": spend_mean,
         "spend_mean_repeat": spend_mean_repeat,
         "spend_last": occasions.amount[at],
-        "last_purchase_month": dates.month.to_numpy(dtype=np.int64),
-        "last_purchase_weekday": dates.weekday.to_numpy(dtype=np.int64),
+        "last_purchase_month": months_since_1970 % 12 + 1,
+        "last_purchase_weekday": (day.astype(np.int64) + 3) % 7,
     }
     if occasions.quantity is not None:
         with np.errstate(divide="ignore", invalid="ignore"):
             stats["quantity_mean"] = sums["quantity"] / (n_gaps + 1)
         stats["quantity_last"] = occasions.quantity[at]
-    return pd.DataFrame(stats)
+    return stats
 
 
 def last_gap_medians(occasions: OccasionTable) -> np.ndarray:
@@ -215,9 +225,11 @@ def last_gap_medians(occasions: OccasionTable) -> np.ndarray:
     gaps = (day[1:] - day[:-1])[same]
     gap_customer = customer[1:][same]
 
-    # Sort gaps within each customer through one packed integer key.
+    # Sort gaps within each customer through one packed integer key. The keys
+    # are already in customer order, so the run-aware stable sort (timsort) is
+    # several times faster than the default quicksort.
     width = int(gaps.max()) + 1 if gaps.size else 1
-    packed = np.sort(gap_customer.astype(np.int64) * width + gaps.astype(np.int64))
+    packed = np.sort(gap_customer.astype(np.int64) * width + gaps.astype(np.int64), kind="stable")
     gaps = (packed % width).astype(float)
     counts = np.bincount(gap_customer, minlength=n_customers)
     starts = np.r_[0, np.cumsum(counts)[:-1]]
