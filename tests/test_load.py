@@ -282,3 +282,27 @@ def test_drop_from_order_renumbers_kept_rows():
     keep = np.array([True, False, True, True, False])
     # Kept rows 0, 2, 3 become 0, 1, 2, and their relative order (0, 3, 2) stays.
     assert drop_from_order(order, keep).tolist() == [0, 2, 1]
+
+
+def test_few_bad_dates_ask_to_fix_rows(tmp_path):
+    path = tmp_path / "log.csv"
+    rows = [f"C{i},2023-01-{i + 1:02d},5" for i in range(9)] + ["C9,not a date,5"]
+    path.write_text("customer_id,timestamp,amount\n" + "\n".join(rows) + "\n")
+    with pytest.raises(TransactionLogError, match=r"ISO dates except in 1 rows \(line 11: 'not a date'\); fix or remove"):
+        load_transactions(path)
+    with pytest.raises(TransactionLogError, match=r"most rows match it, so fix or remove those rows"):
+        load_transactions(path, date_format="%Y-%m-%d")
+
+
+def test_empty_parquet_names_the_file(tmp_path):
+    path = tmp_path / "log.parquet"
+    path.write_bytes(b"")
+    with pytest.raises(TransactionLogError, match=r"cannot read '.*log\.parquet' as Parquet: .*write the file again"):
+        load_transactions(path)
+
+
+def test_comma_file_with_other_separator(tmp_path):
+    path = tmp_path / "log.csv"
+    path.write_text("customer_id,timestamp,amount\nA,2023-01-02,5\n")
+    with pytest.raises(TransactionLogError, match=r"looks separated by ','; pass separator=','"):
+        load_transactions(path, separator=";")

@@ -92,10 +92,16 @@ def parse_timestamps(
     failed = parsed.isna().to_numpy()
     if failed.any():
         bad_rows = failed[codes]
+        if 2 * bad_rows.sum() < len(values):
+            advice = (
+                "most rows match it, so fix or remove those rows; if it is not the column's format, pass the "
+                "right one with date_format (--date-format)"
+            )
+        else:
+            advice = "pass the right format with date_format (--date-format), for example '%Y-%m-%d' or '%d/%m/%Y %H:%M'"
         raise TransactionLogError(
             f"column {column!r} has values that do not match the date format {date_format!r} in "
-            f"{describe_rows(values, bad_rows, line_of)}; pass the right format with date_format "
-            "(--date-format), for example '%Y-%m-%d' or '%d/%m/%Y %H:%M'."
+            f"{describe_rows(values, bad_rows, line_of)}; {advice}."
         )
     if has_offset:
         parsed = parsed.dt.tz_convert(timezone).dt.tz_localize(None)
@@ -129,6 +135,13 @@ def _infer_format(
 
     parts = texts.str.extract(_DAY_MONTH)
     if parts[0].isna().any():
+        iso = texts.str.fullmatch(_ISO).to_numpy()
+        if 2 * iso[codes].sum() > len(values):
+            unknown = ~iso[codes]
+            raise TransactionLogError(
+                f"column {column!r} has ISO dates except in {describe_rows(values, unknown, line_of)}; "
+                "fix or remove those rows, or pass the column's format with date_format (--date-format)."
+            )
         unknown = parts[0].isna().to_numpy()[codes]
         raise TransactionLogError(
             f"cannot infer the date format of column {column!r} from {describe_rows(values, unknown, line_of)}; "

@@ -342,7 +342,15 @@ def _read_table(source, fmt: str, mapping: ColumnMap, separator: str = ",") -> t
         return source, None
     _check_file(source)
     if fmt == "parquet":
-        return pd.read_parquet(source), None
+        import pyarrow as pa
+
+        try:
+            return pd.read_parquet(source), None
+        except (pa.ArrowInvalid, OSError) as err:
+            raise TransactionLogError(
+                f"cannot read {os.fspath(source)!r} as Parquet: {err}. An empty or truncated file gives this; "
+                "write the file again, or pass format (--format) csv for a text log."
+            ) from err
     try:
         # Text ids keep leading zeros; line numbers count the header as line 1.
         frame = pd.read_csv(source, dtype={mapping.customer_id: str}, skipinitialspace=True, sep=separator)
@@ -352,7 +360,7 @@ def _read_table(source, fmt: str, mapping: ColumnMap, separator: str = ",") -> t
         raise TransactionLogError(f"cannot read {os.fspath(source)!r} as CSV: {err}") from err
     if len(frame.columns) == 1:
         header = str(frame.columns[0])
-        found = [s for s in (";", "\t", "|") if s in header]
+        found = [s for s in (",", ";", "\t", "|") if s != separator and s in header]
         if found:
             raise TransactionLogError(
                 f"{os.fspath(source)!r} has one column named {header!r}, which looks separated by {found[0]!r}; "
