@@ -32,6 +32,7 @@ from rtt_models.data.occasions import resolve_cutoff
 from rtt_models.data.report import DataQualityReport
 from rtt_models.data.write import write_table
 from rtt_models.evaluation import backtest
+from rtt_models.evaluation.backtest import check_history_before
 from rtt_models.features import build_features
 from rtt_models.models import model_names
 from rtt_models.ranking import export_table, rank_customers, select_campaign
@@ -173,6 +174,13 @@ def run_pipeline(
     Returns
     -------
     PipelineResult
+
+    Raises
+    ------
+    ValueError
+        For a rank horizon not among the horizons, or an ``as_of`` fewer
+        than the largest horizon's days after the first day of the data,
+        which leaves the training's internal validation no data.
     """
     step = progress or (lambda stage: None)
     horizons = sorted({int(h) for h in horizons})
@@ -180,6 +188,7 @@ def run_pipeline(
     rank_horizon = int(rank_horizon or window_days)
     if rank_horizon not in horizons:
         raise ValueError(f"rank horizon {rank_horizon} days is not among the horizons {horizons}; add it to them.")
+    check_history_before(log, as_of, window_days, as_of_name="as_of", window_name="the largest horizon")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     candidates = list(models or model_names())

@@ -8,7 +8,7 @@ import pytest
 
 from rtt_models.data import load_transactions, simulate_transactions
 from rtt_models.evaluation import backtest, summarize
-from rtt_models.evaluation.backtest import actual_cumulative_occasions
+from rtt_models.evaluation.backtest import actual_cumulative_occasions, check_cutoffs, check_history_before
 from rtt_models.evaluation.plots import (
     plot_calibration,
     plot_gap_histogram,
@@ -167,6 +167,51 @@ def test_cutoff_without_full_window_raises(simulated_log):
 def test_bad_cutoffs_raise(simulated_log, cutoffs, settings, message):
     with pytest.raises(ValueError, match=message):
         backtest(simulated_log, {"bg_nbd": "bg_nbd"}, cutoffs, **settings)
+
+
+def test_cutoff_before_data_message(simulated_log):
+    # The log runs from 2022-01-01 to 2023-12-31, so a 30-day window fits cut-offs up to 2023-12-01.
+    with pytest.raises(
+        ValueError,
+        match=r"^cutoffs 2020-01-01 comes before the first day of the data, 2022-01-01, .*; "
+        r"pass cutoffs dates from 2022-01-01 to 2023-12-01 ",
+    ):
+        check_cutoffs(simulated_log, ["2020-01-01", "2023-06-30"], 30)
+
+
+def test_cutoff_check_uses_given_names(simulated_log):
+    with pytest.raises(ValueError, match=r"^--as-of 2021-12-31 comes before .* pass --as-of dates from 2022-01-01"):
+        check_cutoffs(simulated_log, ["2021-12-31"], None, cutoffs_name="--as-of", window_name="--window-days")
+    with pytest.raises(ValueError, match=r"or a shorter --window-days\.$"):
+        check_cutoffs(simulated_log, ["2023-12-01"], 92, cutoffs_name="--as-of", window_name="--window-days")
+
+
+def test_cutoff_check_returns_days(simulated_log):
+    days, window = check_cutoffs(simulated_log, ["2023-09-30", "2023-06-30"], None)
+    assert days == [pd.Timestamp("2023-06-30"), pd.Timestamp("2023-09-30")]
+    assert window == 92
+
+
+@pytest.mark.parametrize(
+    ("as_of", "window_days", "earliest"),
+    [
+        pytest.param("2021-06-30", 90, "2022-04-01", id="before-data"),
+        pytest.param("2022-03-31", 90, "2022-04-01", id="one-day-short"),
+        pytest.param("2022-01-20", 30, "2022-01-31", id="short-window"),
+    ],
+)
+def test_history_before_too_short(simulated_log, as_of, window_days, earliest):
+    message = (
+        rf"^--as-of {as_of} is too early: the internal validation needs {window_days} days of data before it, "
+        rf"and the data start on 2022-01-01; pass --as-of {earliest} or later, or shorten --validation-days\.$"
+    )
+    with pytest.raises(ValueError, match=message):
+        check_history_before(simulated_log, as_of, window_days, as_of_name="--as-of", window_name="--validation-days")
+
+
+@pytest.mark.parametrize("as_of", ["2022-04-01", "2023-06-30", None])
+def test_history_before_long_enough(simulated_log, as_of):
+    assert check_history_before(simulated_log, as_of, 90) is None
 
 
 def test_unknown_model_name_raises(simulated_log):

@@ -62,8 +62,12 @@ def test_wide_table_and_plots(log_file, tmp_path):
     ("args", "message"),
     [
         pytest.param(["--as-of", "not-a-date"], "cannot read the cut-off 'not-a-date'", id="bad-date"),
-        pytest.param(["--as-of", "2023-12-20", "--window-days", "30"], "has no full 30-day holdout window",
-                     id="short-window"),
+        pytest.param(["--as-of", "2023-12-20", "--window-days", "30"],
+                     "has no full 30-day holdout window: it would end on 2024-01-19, after the last data day "
+                     "2023-12-31; use an earlier cut-off or a shorter --window-days.", id="short-window"),
+        pytest.param(["--as-of", "2021-06-30", "--window-days", "90"],
+                     "--as-of 2021-06-30 comes before the first day of the data, 2022-01-01, so no customer has a "
+                     "purchase to score there; pass --as-of dates from 2022-01-01 to 2023-10-02", id="before-data"),
         pytest.param(["--as-of", "2023-06-30", "--models", "bg_nbd,nope"], "unknown models ['nope']",
                      id="unknown-model"),
         pytest.param(["--as-of", "2023-06-30", "--horizons", "30,soon"], "--horizons value 'soon'", id="bad-horizon"),

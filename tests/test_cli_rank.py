@@ -35,6 +35,7 @@ def inputs(tmp_path_factory):
         "features": write_table(features, folder / "features.csv"),
         "scores_parquet": write_table(scores, folder / "scores.parquet"),
         "features_parquet": write_table(features, folder / "features.parquet"),
+        "features_earlier": write_table(build_features(log, "2023-06-30"), folder / "features_earlier.csv"),
     }
     return paths, features
 
@@ -124,6 +125,44 @@ def test_bad_input_exits_2(inputs, tmp_path, args, message):
     assert result.exit_code == 2
     assert message in result.output
     assert not out.exists()
+
+
+def test_mixed_cutoffs_exit_2(inputs, tmp_path):
+    paths, _ = inputs
+    out = tmp_path / "list.csv"
+    completed = subprocess.run(
+        [sys.executable, "-m", "rtt_models.cli", "rank", "--scores", str(paths["scores"]),
+         "--features", str(paths["features_earlier"]), "--horizon", "90", "--out", str(out)],
+        capture_output=True, text=True, check=False,
+    )
+    assert completed.returncode == 2
+    assert completed.stderr.strip().count("\n") == 0
+    assert completed.stderr.startswith(
+        "error: the scores were made as of 2023-09-30 but the features were built as of 2023-06-30 "
+    )
+    assert completed.stderr.strip().endswith("score and build features at the same --as-of.")
+    assert not out.exists()
+
+
+def test_features_without_score_counted(inputs, tmp_path):
+    paths, features = inputs
+    scores = pd.read_csv(paths["scores"], dtype={"customer_id": str})
+    dropped = sorted(scores["customer_id"])[:7]
+    partial = write_table(scores[~scores["customer_id"].isin(dropped)], tmp_path / "partial.csv", index=False)
+    out = tmp_path / "list.csv"
+    result = run_rank({"scores": partial, "features": paths["features"]}, "--horizon", "90", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert "7 customers with features have no score and are not ranked" in result.output
+    assert f"Customers ranked: {len(features) - 7:,}; listed: {len(features) - 7:,}" in result.output
+    listed = pd.read_csv(out, dtype={"customer_id": str})
+    assert not set(dropped) & set(listed["customer_id"])
+
+
+def test_no_unscored_line_when_all_scored(inputs, tmp_path):
+    paths, _ = inputs
+    result = run_rank(paths, "--horizon", "90", "--out", str(tmp_path / "list.csv"))
+    assert result.exit_code == 0, result.output
+    assert "have no score" not in result.output
 
 
 def test_missing_scores_file_exits_2_one_line(inputs, tmp_path):

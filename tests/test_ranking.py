@@ -19,6 +19,7 @@ from rtt_models.ranking import (
     read_exclusion_list,
     select_campaign,
 )
+from rtt_models.ranking.cutoff import scores_cutoffs
 
 AS_OF = pd.Timestamp("2023-06-30")
 
@@ -170,7 +171,7 @@ def test_priority_order_and_ranks():
     values = ranked["value_at_stake"].to_numpy()
     assert np.all(np.diff(values) <= 0)
     assert ranked.attrs == {"as_of": "2023-06-30", "horizon_days": 90, "rank_by": "priority",
-                            "value_method": "usual_rate"}
+                            "value_method": "usual_rate", "n_unscored_features": 0}
 
 
 def test_rank_by_risk_orders_by_lapse_risk():
@@ -243,6 +244,61 @@ def test_scored_customer_without_features():
 def test_unscored_features_left_out():
     ranked = rank_customers(hand_scores().drop(index="b"), hand_features(), 90)
     assert sorted(ranked.index) == ["a", "c", "d", "e"]
+    assert ranked.attrs["n_unscored_features"] == 1
+
+
+def test_empty_score_counted():
+    scores = hand_scores()
+    scores.loc[["a", "c"], "p_purchase_90d"] = np.nan
+    ranked = rank_customers(scores, hand_features(), 90)
+    assert sorted(ranked.index) == ["b", "d", "e"]
+    assert ranked.attrs["n_unscored_features"] == 2
+
+
+def test_scores_cutoff_read_from_dates():
+    # c: 2023-07-12 - ceil(11.2) days; d: 2023-07-30 - 30 days.
+    assert scores_cutoffs(hand_scores()) == [AS_OF]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param(lambda s: s.drop(columns="expected_next_purchase_date"), id="no-date-column"),
+        pytest.param(lambda s: s.drop(columns="median_days_to_next"), id="no-median-column"),
+        pytest.param(lambda s: s.assign(median_days_to_next=np.nan), id="every-median-missing"),
+    ],
+)
+def test_scores_cutoff_unreadable(change):
+    assert scores_cutoffs(change(hand_scores())) == []
+
+
+def test_scores_from_other_cutoff_rejected():
+    scores = hand_scores()
+    scores["expected_next_purchase_date"] -= pd.Timedelta(days=30)
+    with pytest.raises(
+        ValueError,
+        match=r"the scores were made as of 2023-05-31 but the features were built as of 2023-06-30 .*"
+        r"score and build features at the same --as-of\.",
+    ):
+        rank_customers(scores, hand_features(), 90)
+
+
+def test_scores_mixing_cutoffs_rejected():
+    scores = hand_scores()
+    scores.loc["d", "expected_next_purchase_date"] += pd.Timedelta(days=1)
+    with pytest.raises(ValueError, match=r"the scores were made as of 2023-06-30, 2023-07-01 but the features"):
+        rank_customers(scores, hand_features(), 90)
+
+
+def test_scores_cutoff_checked_before_ids():
+    # Scores of another log whose ids overlap only in part: the cut-off
+    # message comes first, not the count of ids without features.
+    scores = hand_scores().rename(index={"a": "x", "b": "y"})
+    scores["expected_next_purchase_date"] = pd.to_datetime(["1997-10-01"] * 5) + pd.to_timedelta(
+        np.ceil(scores["median_days_to_next"]), unit="D"
+    )
+    with pytest.raises(ValueError, match="made as of 1997-10-01 but the features were built as of 2023-06-30"):
+        rank_customers(scores, hand_features(), 90)
 
 
 @pytest.mark.parametrize(
@@ -476,3 +532,4 @@ def test_rows_without_score_left_out():
     scores.loc["z"] = np.nan
     ranked = rank_customers(scores, hand_features(), 90)
     assert sorted(ranked.index) == ["a", "b", "c", "d", "e"]
+    assert ranked.attrs["n_unscored_features"] == 0

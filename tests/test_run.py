@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import mlflow
 import pandas as pd
 import pytest
 from click.testing import CliRunner
 
 from rtt_models.cli import main
+from rtt_models.data import simulate_transactions
 
 
 def run_main_job(tmp_path, *args):
@@ -60,3 +62,47 @@ def test_run_on_cdnow_reference_cutoff(tmp_path, shared_data_dir):
     summary = pd.read_csv(out / "backtest_summary.csv", index_col=0)
     assert summary["c_index"].notna().sum() >= 5
     assert "As of 1997-09-30" in output
+
+
+@pytest.fixture
+def small_log(tmp_path):
+    """300 simulated customers (seed 11), purchases from 2022-01-03 to 2023-12-31."""
+    path = tmp_path / "transactions.csv"
+    simulate_transactions(300, seed=11).transactions.to_csv(path, index=False)
+    return path
+
+
+def test_run_mlflow_store_in_out_folder(tmp_path, small_log, monkeypatch):
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    try:
+        result = CliRunner().invoke(
+            main, ["run", "--transactions", str(small_log), "--models", "mean_gap", "--register", "run-store-test"],
+            catch_exceptions=False,
+        )
+    finally:
+        # `rtt run` sets MLflow's process-wide URI. Resetting it makes later tests read $MLFLOW_TRACKING_URI again.
+        mlflow.set_tracking_uri(None)
+        mlflow.set_registry_uri(None)
+    assert result.exit_code == 0, result.output
+
+    out = work / "rtt_output"
+    assert (out / "mlflow.db").is_file()
+    assert any((out / "mlruns").iterdir())
+    assert sorted(path.name for path in work.iterdir()) == ["rtt_output"]
+    assert f"tracking store     sqlite:///{out.resolve().as_posix()}/mlflow.db" in result.output
+
+
+def test_run_too_early_exits_2(tmp_path, small_log):
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        main, ["run", "--transactions", str(small_log), "--as-of", "2022-03-01", "--out", str(out)]
+    )
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith(
+        "error: --as-of 2022-03-01 is too early: the internal validation needs 90 days of data before it, and the "
+        "data start on 2022-01-03; pass --as-of 2022-04-03 or later, or shorten the largest of --horizons."
+    )
+    assert not out.exists()

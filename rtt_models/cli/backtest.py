@@ -81,6 +81,7 @@ def backtest(as_of, horizons, models, window_days, top_k, baselines, layout, out
 
     from rtt_models.data.write import table_format, write_table
     from rtt_models.evaluation import backtest as run_backtest
+    from rtt_models.evaluation.backtest import check_cutoffs
     from rtt_models.models import model_names
 
     # Validate every option before reading data.
@@ -94,6 +95,8 @@ def backtest(as_of, horizons, models, window_days, top_k, baselines, layout, out
         raise ValueError(f"unknown models {unknown} in --models; choose from {', '.join(model_names())} or 'all'.")
 
     log = read_log(options)
+    # The backtest checks the cut-offs too, but this check names the options in its message.
+    check_cutoffs(log, cutoffs, window_days, cutoffs_name="--as-of", window_name="--window-days")
     with tqdm(total=len(names) * len(cutoffs), desc="backtest", unit="fit", file=sys.stderr, disable=None) as bar:
 
         def advance(model_name, cutoff) -> None:

@@ -16,7 +16,8 @@ from rtt_models.cli.common import reports_input_errors
     "--scores",
     required=True,
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Scores file from rtt score (CSV or Parquet): customer_id and p_purchase_{h}d columns.",
+    help="Scores file from rtt score (CSV or Parquet): customer_id and p_purchase_{h}d columns. Its cut-off "
+    "must be that of the features.",
 )
 @click.option(
     "--features",
@@ -96,6 +97,8 @@ def rank(
 
     attrs = ranked.attrs
     click.echo(f"Ranked by {attrs['rank_by']} at a {attrs['horizon_days']}-day horizon as of {attrs['as_of']}")
+    if attrs["n_unscored_features"]:
+        click.echo(f"{attrs['n_unscored_features']:,} customers with features have no score and are not ranked")
     for line in campaign.summary.lines():
         click.echo(line)
     click.echo(f"Wrote {campaign.summary.selected:,} customers to {out}")

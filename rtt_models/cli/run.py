@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -43,7 +44,12 @@ _STAGES = ("features", "backtest", "train", "score", "rank")
     type=click.Path(file_okay=False, path_type=Path),
     help="Output folder.",
 )
-@click.option("--tracking-uri", default=None, help="MLflow tracking store. Default: $MLFLOW_TRACKING_URI, else mlflow.db here.")
+@click.option(
+    "--tracking-uri",
+    default=None,
+    help="MLflow tracking store. Default: $MLFLOW_TRACKING_URI, else mlflow.db (and the artifacts in mlruns/) "
+    "in the --out folder.",
+)
 @click.option("--experiment", default=None, help="MLflow experiment name. Default: rtt-models.")
 @reports_input_errors
 def run(as_of, horizons, models, backtest_cutoffs, rank_horizon, top_n, register_name, metric, out_dir, tracking_uri,
@@ -51,6 +57,7 @@ def run(as_of, horizons, models, backtest_cutoffs, rank_horizon, top_n, register
     """Run the whole pipeline: features, backtest, train and register, score, intervention list."""
     from tqdm import tqdm
 
+    from rtt_models.evaluation.backtest import check_history_before
     from rtt_models.models import model_names
     from rtt_models.pipeline import run_pipeline
 
@@ -61,7 +68,16 @@ def run(as_of, horizons, models, backtest_cutoffs, rank_horizon, top_n, register
     if unknown or not names:
         raise ValueError(f"unknown --models {unknown or models!r}; choose from {', '.join(model_names())} or 'all'.")
 
+    # MLflow's own default store is mlflow.db and mlruns/ in the working
+    # folder, so `rtt run` points it at the output folder instead.
+    if tracking_uri is None and not os.environ.get("MLFLOW_TRACKING_URI"):
+        tracking_uri = f"sqlite:///{(out_dir / 'mlflow.db').resolve().as_posix()}"
+
     log = read_log(options)
+    # The training validates over the largest horizon before the cut-off.
+    # Checking here names the options in the message.
+    check_history_before(log, as_of, max(horizon_days), as_of_name="--as-of",
+                         window_name="the largest of --horizons")
     with tqdm(total=len(_STAGES), desc="rtt run", unit="stage", file=sys.stderr, disable=None) as bar:
 
         def advance(stage: str) -> None:
@@ -99,6 +115,7 @@ def run(as_of, horizons, models, backtest_cutoffs, rank_horizon, top_n, register
             click.echo(f"  {role:<18} {result.files[role]}")
     click.echo(f"  {'mlflow runs':<18} {', '.join(f'{k} {v}' for k, v in result.run_ids.items())}")
     click.echo(f"  {'serving uri':<18} models:/{register_name}@champion")
+    click.echo(f"  {'tracking store':<18} {tracking_uri or os.environ['MLFLOW_TRACKING_URI']}")
     click.echo(f"  {'logged model':<18} {result.model_uri}")
     click.echo(result.decision_reason)
     tiers = ", ".join(f"{tier} {count:,}" for tier, count in result.tier_counts.items())

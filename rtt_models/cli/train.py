@@ -50,6 +50,7 @@ def train(as_of, model_name, settings, horizons, register_name, metric, promote,
     """Train a next-purchase model, register it and update the champion alias."""
     from tqdm import tqdm
 
+    from rtt_models.evaluation.backtest import check_history_before
     from rtt_models.models import model_names
     from rtt_models.tracking.training import AUTO_CANDIDATES, train_and_register
 
@@ -60,6 +61,10 @@ def train(as_of, model_name, settings, horizons, register_name, metric, promote,
     parsed_settings = dict(_setting(text) for text in settings)
 
     log = read_log(options)
+    # The validation window defaults to the largest horizon, as in train_and_register.
+    window = validation_days or max(horizon_days)
+    check_history_before(log, as_of, window, as_of_name="--as-of",
+                         window_name="--validation-days (default: the largest of --horizons)")
     fits = len(AUTO_CANDIDATES) if model_name == "auto" else 1
     with tqdm(total=fits, desc="validation", unit="fit", file=sys.stderr, disable=None) as bar:
 
@@ -89,9 +94,15 @@ def train(as_of, model_name, settings, horizons, register_name, metric, promote,
         f"Trained {result.model_name} as of {result.as_of} on {len(result.features):,} customers "
         f"(run {result.run_id})."
     )
-    click.echo(f"Registered {register_name} version {result.version}: {result.model_uri}")
+    click.echo(
+        f"Registered {register_name} version {result.version}: models:/{register_name}/{result.version} "
+        f"(logged model {result.model_uri})"
+    )
     click.echo(f"Validation {metric}: candidate {decision.candidate_value:.4f}, champion {champion}")
     click.echo(decision.reason)
+    serving_version = result.version if decision.promoted else decision.previous_version
+    if serving_version is not None:
+        click.echo(f"Score with --model models:/{register_name}@champion (version {serving_version})")
 
 
 def _horizons(text: str) -> list[int]:

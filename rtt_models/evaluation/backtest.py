@@ -145,7 +145,7 @@ def backtest(
     """
     log = as_transaction_log(transactions)
     named_models = _resolve_models(models)
-    days, window = _check_cutoffs(log, cutoffs, window_days)
+    days, window = check_cutoffs(log, cutoffs, window_days)
     scored_horizons = evaluable_horizons(horizons, window)
     logger.info(
         "backtest of %d models at %d cut-offs with a %d-day window", len(named_models), len(days), window
@@ -305,26 +305,66 @@ def _resolve_models(models: Mapping[str, NextPurchaseModel | str]) -> dict[str, 
     return resolved
 
 
-def _check_cutoffs(log: TransactionLog, cutoffs: Sequence, window_days: int | None) -> tuple[list[pd.Timestamp], int]:
-    """Resolve the cut-offs to days and check that each has a full window of data after it."""
+def check_cutoffs(
+    log: TransactionLog,
+    cutoffs: Sequence,
+    window_days: int | None,
+    *,
+    cutoffs_name: str = "cutoffs",
+    window_name: str = "window_days",
+) -> tuple[list[pd.Timestamp], int]:
+    """Resolve the cut-offs to days and check that each has a full window of data after it.
+
+    Parameters
+    ----------
+    log : TransactionLog
+        The log.
+    cutoffs : sequence of str, date or Timestamp
+        Cut-offs; a date includes that whole day.
+    window_days : int or None
+        Holdout window in days; None takes the days from the latest cut-off
+        to the last day of the data.
+    cutoffs_name, window_name : str
+        How the messages name the cut-offs and the window, for example the
+        command-line options ``--as-of`` and ``--window-days``.
+
+    Returns
+    -------
+    days : list of Timestamp
+        The cut-off days, sorted.
+    window : int
+        The holdout window in days.
+
+    Raises
+    ------
+    ValueError
+        For no cut-off, a repeated one, one before the first day of the data,
+        or one without a full window of data after it. The message names the
+        cut-off, the first or last day of the data and the dates that work.
+    """
     if isinstance(cutoffs, (str, dt.date)):
         cutoffs = [cutoffs]
     cutoffs = list(cutoffs)
     if not cutoffs:
-        raise ValueError("cutoffs is empty; pass at least one cut-off date, for example ['1997-09-30'].")
+        raise ValueError(f"{cutoffs_name} is empty; pass at least one cut-off date, for example 1997-09-30.")
     if log.frame.empty:
         raise ValueError("the transaction log is empty, so there is nothing to backtest.")
     days = sorted(resolve_cutoff(c, log).day for c in cutoffs)
     duplicated = sorted({d.date().isoformat() for d in days if days.count(d) > 1})
     if duplicated:
-        raise ValueError(f"cut-offs {duplicated} are given more than once; pass each day once.")
+        raise ValueError(f"{cutoffs_name} {duplicated} are given more than once; pass each day once.")
     first_day = log.frame["timestamp"].min().normalize()
     last_day = log.frame["timestamp"].max().normalize()
     early = [d.date().isoformat() for d in days if d < first_day]
     if early:
+        # The latest cut-off that works leaves at least one day of holdout,
+        # or the whole window when one is given.
+        latest = last_day - pd.Timedelta(days=window_days if isinstance(window_days, (int, np.integer)) else 1)
+        verb = "comes" if len(early) == 1 else "come"
         raise ValueError(
-            f"cut-offs {early} come before the first day of the data, {first_day.date()}; no customer "
-            "has a purchase to score at them."
+            f"{cutoffs_name} {', '.join(early)} {verb} before the first day of the data, {first_day.date()}, so no "
+            f"customer has a purchase to score there; pass {cutoffs_name} dates from {first_day.date()} to "
+            f"{latest.date()} (later ones give the models more history)."
         )
 
     # Default: the window from the latest cut-off to the end of the data.
@@ -333,11 +373,11 @@ def _check_cutoffs(log: TransactionLog, cutoffs: Sequence, window_days: int | No
         if window < 1:
             raise ValueError(
                 f"the latest cut-off {days[-1].date()} leaves no day of data after it (the last data day is "
-                f"{last_day.date()}); choose an earlier cut-off."
+                f"{last_day.date()}); choose an earlier cut-off in {cutoffs_name}."
             )
     else:
         if isinstance(window_days, bool) or not isinstance(window_days, (int, np.integer)) or window_days < 1:
-            raise ValueError(f"window_days must be a whole number of days >= 1, got {window_days!r}.")
+            raise ValueError(f"{window_name} must be a whole number of days >= 1, got {window_days!r}.")
         window = int(window_days)
     for day in days:
         window_last = day + pd.Timedelta(days=window)
@@ -345,9 +385,51 @@ def _check_cutoffs(log: TransactionLog, cutoffs: Sequence, window_days: int | No
             raise ValueError(
                 f"cut-off {day.date()} has no full {window}-day holdout window: it would end on "
                 f"{window_last.date()}, after the last data day {last_day.date()}; use an earlier cut-off "
-                "or a shorter window_days."
+                f"or a shorter {window_name}."
             )
     return days, window
+
+
+def check_history_before(
+    log: TransactionLog, as_of, window_days: int, *, as_of_name: str = "as_of", window_name: str = "validation_days"
+) -> None:
+    """Check that ``window_days`` days of data lie before ``as_of``, as an internal validation needs.
+
+    A validation that ends at ``as_of`` has its cut-off ``window_days``
+    before it, and that cut-off must fall on or after the first day of the
+    data.
+
+    Parameters
+    ----------
+    log : TransactionLog
+        The log.
+    as_of : str, date, Timestamp or None
+        The cut-off the user gave; None is the last day of the data.
+    window_days : int
+        The validation window in days.
+    as_of_name, window_name : str
+        How the message names the cut-off and the setting of the window, for
+        example ``--as-of`` and ``--validation-days``. The message ends
+        "or shorten <window_name>".
+
+    Raises
+    ------
+    ValueError
+        When ``as_of`` is fewer than ``window_days`` days after the first day
+        of the data. The message names ``as_of``, the first day, the
+        earliest ``as_of`` that works and ``window_name``.
+    """
+    if log.frame.empty:
+        return
+    day = resolve_cutoff(as_of, log).day
+    first_day = log.frame["timestamp"].min().normalize()
+    earliest = first_day + pd.Timedelta(days=int(window_days))
+    if day < earliest:
+        raise ValueError(
+            f"{as_of_name} {day.date()} is too early: the internal validation needs {int(window_days)} days of data "
+            f"before it, and the data start on {first_day.date()}; pass {as_of_name} {earliest.date()} or later, "
+            f"or shorten {window_name}."
+        )
 
 
 def _tracking_table(log, split, models: Mapping[str, NextPurchaseModel], occasion_rule: str) -> pd.DataFrame:

@@ -64,6 +64,7 @@ import numpy as np
 import pandas as pd
 
 from rtt_models.features import FEATURE_COLUMNS
+from rtt_models.ranking.cutoff import check_scores_cutoff, resolve_as_of
 
 logger = logging.getLogger("rtt_models")
 
@@ -199,15 +200,19 @@ def rank_customers(
         days are whole or fractional days, dates are days (datetime64).
         ``attrs`` contains ``as_of``, ``horizon_days``, ``rank_by`` (``"risk"``
         when a priority ranking fell back to risk for lack of amounts) and
-        ``value_method``. Scored customers are ranked; feature rows without
-        a score are left out and counted in the log.
+        ``value_method``, and ``n_unscored_features``, the customers with a
+        feature row but no score, who are left out. Scored customers are
+        ranked.
 
     Raises
     ------
     ValueError
         For a horizon without a ``p_purchase`` column (the message lists the
         available ones), missing feature columns, scored customers without
-        features, or an ``as_of`` that differs from the features' cut-off.
+        features, an ``as_of`` that differs from the features' cut-off, or
+        scores made at another cut-off than the features (read from
+        ``expected_next_purchase_date`` and ``median_days_to_next``; see
+        :mod:`rtt_models.ranking.cutoff`).
     """
     tiers = TierThresholds() if tiers is None else tiers
     horizon_days = _check_settings(horizon_days, value_method, rank_by, lead_days)
@@ -230,15 +235,17 @@ def rank_customers(
             f"the features are missing columns {missing}; pass the table that rtt features "
             "or rtt_models.features.build_features writes."
         )
+    day = resolve_as_of(as_of, features)
+    check_scores_cutoff(scores, day)
+
     # Rows without a score (customers with no purchase by the cut-off, as
     # `rtt score` lists them) cannot be ranked; they are counted and left out.
     unscored = scores[p_column].isna().to_numpy()
     if unscored.any():
         logger.info("left out %d customers without a score at the cut-off", int(unscored.sum()))
         scores = scores.loc[~unscored]
-    features = _joined_features(scores, features)
+    features, n_unscored_features = _joined_features(scores, features)
     probability = _checked_probability(scores[p_column], p_column)
-    day = _resolve_as_of(as_of, features)
 
     # Risk and value over the horizon.
     lapse_risk = 1.0 - probability
@@ -288,7 +295,11 @@ def rank_customers(
     ranked = ranked.sort_values([*keys, "customer_id"], ascending=[False, False, True], na_position="last")
     ranked.insert(0, "rank", np.arange(1, len(ranked) + 1))
     ranked.attrs.update(
-        as_of=day.date().isoformat(), horizon_days=horizon_days, rank_by=rank_by, value_method=value_method
+        as_of=day.date().isoformat(),
+        horizon_days=horizon_days,
+        rank_by=rank_by,
+        value_method=value_method,
+        n_unscored_features=n_unscored_features,
     )
     logger.info(
         "ranked %d customers at a %d-day horizon by %s as of %s", len(ranked), horizon_days, rank_by, day.date()
@@ -327,8 +338,8 @@ def _by_customer(frame: pd.DataFrame, name: str) -> pd.DataFrame:
     return frame
 
 
-def _joined_features(scores: pd.DataFrame, features: pd.DataFrame) -> pd.DataFrame:
-    """Feature rows in the order of the scores; every scored customer needs one."""
+def _joined_features(scores: pd.DataFrame, features: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Return the feature rows in the order of the scores and the count of feature rows without a score."""
     unknown = ~scores.index.isin(features.index)
     if unknown.any():
         examples = scores.index[unknown][:5].tolist()
@@ -336,10 +347,10 @@ def _joined_features(scores: pd.DataFrame, features: pd.DataFrame) -> pd.DataFra
             f"{int(unknown.sum())} scored customers have no feature row, for example {examples}; "
             "pass the features of the cut-off the scores were computed at."
         )
-    unscored = len(features) - len(scores)
+    unscored = int((~features.index.isin(scores.index)).sum())
     if unscored:
-        logger.info("%d customers in the features have no score and are not ranked", unscored)
-    return features.loc[scores.index]
+        logger.info("%d customers with features have no score and are not ranked", unscored)
+    return features.loc[scores.index], unscored
 
 
 def _checked_probability(column: pd.Series, name: str) -> np.ndarray:
@@ -352,31 +363,6 @@ def _checked_probability(column: pd.Series, name: str) -> np.ndarray:
             f"values, for example {examples}; score them again or leave them out."
         )
     return probability
-
-
-def _resolve_as_of(as_of, features: pd.DataFrame) -> pd.Timestamp:
-    """Return the cut-off day: the given one, checked against last purchase + elapsed days, or inferred from them."""
-    implied = pd.to_datetime(features["last_purchase_date"]) + pd.to_timedelta(features["elapsed_days"], unit="D")
-    implied_days = implied.dropna().dt.normalize().unique()
-    if as_of is None:
-        if len(implied_days) != 1:
-            raise ValueError(
-                f"cannot tell the cut-off: last_purchase_date + elapsed_days gives {len(implied_days)} different "
-                "days; pass as_of (--as-of) with the cut-off the features were built at."
-            )
-        return pd.Timestamp(implied_days[0])
-    try:
-        day = pd.Timestamp(as_of)
-    except (ValueError, TypeError) as err:
-        raise ValueError(f"cannot read the cut-off {as_of!r} as a date; write it as YYYY-MM-DD.") from err
-    day = day.tz_localize(None).normalize() if day.tzinfo is not None else day.normalize()
-    if len(implied_days) and not (implied_days == day).all():
-        raise ValueError(
-            f"as_of {day.date()} is not the cut-off of the features, which is "
-            f"{pd.Timestamp(implied_days.min()).date()} (last_purchase_date + elapsed_days); "
-            "pass the cut-off the features were built at."
-        )
-    return day
 
 
 def _spend_if_active(

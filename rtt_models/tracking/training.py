@@ -29,6 +29,7 @@ from rtt_models.data.load import TransactionLog
 from rtt_models.data.occasions import resolve_cutoff
 from rtt_models.data.report import DataQualityReport
 from rtt_models.evaluation import BacktestResult, backtest
+from rtt_models.evaluation.backtest import check_history_before
 from rtt_models.features import build_episodes, build_features
 from rtt_models.models import NextPurchaseModel, make_model
 from rtt_models.scoring import check_horizons
@@ -163,6 +164,7 @@ def train_and_register(
     cutoff = resolve_cutoff(as_of, log)
     as_of_text = cutoff.day.date().isoformat()
     window = int(validation_days or max(horizons))
+    check_history_before(log, cutoff.day, window, as_of_name="as_of", window_name="validation_days")
     validation_cutoff = cutoff.day - pd.Timedelta(days=window)
     client = registry.registry_client(tracking_uri)
 
