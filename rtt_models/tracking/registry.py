@@ -66,8 +66,15 @@ class PromotionDecision:
 
 
 def registry_client(tracking_uri: str | None = None) -> MlflowClient:
-    """Return a client of the tracking store, which is also the registry here."""
+    """Return a client of the tracking store, which is also the registry here.
+
+    The store also becomes MLflow's process-wide registry URI, because
+    ``mlflow.register_model`` writes to that one: a registry URI left over
+    from loading a model of another store would otherwise receive the
+    versions that this client then looks for in vain.
+    """
     uri = tracking_uri or mlflow.get_tracking_uri()
+    mlflow.set_registry_uri(uri)
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
