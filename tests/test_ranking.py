@@ -529,7 +529,8 @@ def test_rows_without_score_left_out():
     # `rtt score` writes customers first seen after the cut-off with empty
     # scores; they have no feature row and are not ranked.
     scores = hand_scores()
-    scores.loc["z"] = np.nan
+    empty_row = pd.DataFrame(np.nan, index=pd.Index(["z"], name=scores.index.name), columns=scores.columns)
+    scores = pd.concat([scores, empty_row.astype(scores.dtypes.to_dict())])
     ranked = rank_customers(scores, hand_features(), 90)
     assert sorted(ranked.index) == ["a", "b", "c", "d", "e"]
     assert ranked.attrs["n_unscored_features"] == 0
