@@ -72,7 +72,11 @@ PRINTED_METRICS = ("n_cutoffs", "c_index", "auc_{h}d", "brier_{h}d", "ibs", "cou
     default=None,
     help="MLflow tracking store of the backtest run. Default: $MLFLOW_TRACKING_URI, else mlflow.db here.",
 )
-@click.option("--experiment", default=None, help="Log the backtest as an MLflow run in this experiment.")
+@click.option(
+    "--experiment",
+    default=None,
+    help="MLflow experiment of the backtest run (every backtest is logged). Default: rtt-models.",
+)
 @reports_input_errors
 def backtest(as_of, horizons, models, window_days, top_k, baselines, layout, out, plots_dir, tracking_uri, experiment,
              **options) -> None:
