@@ -146,7 +146,8 @@ def main() -> None:
         header = [
             "## `rtt score` in memory and in customer partitions",
             "",
-            f"Command: `{command}`. Date: {date}. Machine: {machine}. Each run is a fresh `rtt score` process;",
+            f"Command: `{command}`. Date: {date}. Machine: {machine}. Model: mean_gap fitted on "
+            f"{TRAIN_CUSTOMERS:,} customers. Each run is a fresh `rtt score` process;",
             "peak RSS is its `ru_maxrss`. Every partitioned run wrote the same score and reject tables as the",
             "in-memory run.",
             "",
