@@ -17,8 +17,10 @@ come from that table:
 
 ``g_k`` must be non-decreasing with ``g_k(0) = 0``. The grid is dense near
 day 0 and grows geometrically, so the interpolant follows curves that rise
-within hours as well as curves that rise over years; against an exact root
-search the median agrees to about 0.01 days on the BTYD families.
+within hours as well as curves that rise over years. Against an exact root
+search the median agrees to within 0.002 days for 99% of CDNOW customers.
+The largest error seen, 0.015 days, was for a customer with P(alive) just
+above 0.5, where the curve is nearly flat at the median.
 """
 
 from __future__ import annotations
