@@ -283,6 +283,7 @@ def write_batch_scores(
     rejected: pd.DataFrame | None = None,
     chunk_customers: int = 100_000,
     progress: bool | None = None,
+    as_of: str | None = None,
 ) -> pd.DataFrame:
     """Score features in chunks and write one row per customer, scored or rejected, atomically.
 
@@ -300,6 +301,9 @@ def write_batch_scores(
     rejected : DataFrame, optional
         Customers without features, indexed by ``customer_id`` (for example
         from :func:`unscorable_customers`); they get a row with empty scores.
+    as_of : str, optional
+        The scoring cut-off, ISO date. It is stored as ``attrs["as_of"]``,
+        which a Parquet file keeps, so a later ranking can check it.
 
     Returns
     -------
@@ -311,6 +315,8 @@ def write_batch_scores(
     table_format(out)
     scores = score_in_chunks(predict, features, chunk_customers=chunk_customers, progress=progress)
     table = batch_score_table(scores, rejected, horizons)
+    if as_of is not None:
+        table.attrs["as_of"] = str(as_of)
     write_table(table, out)
     return table
 

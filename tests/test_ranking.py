@@ -283,6 +283,26 @@ def test_scores_from_other_cutoff_rejected():
         rank_customers(scores, hand_features(), 90)
 
 
+def test_recorded_scores_cutoff_rejected(tmp_path):
+    # No median is known, so only the day recorded by `rtt score` in the
+    # Parquet file can show that the scores belong to another cut-off.
+    from rtt_models.cli.rank import read_customer_table
+    from rtt_models.data.write import write_table
+
+    scores = hand_scores()
+    scores["median_days_to_next"] = np.nan
+    scores["expected_next_purchase_date"] = None
+    scores.attrs["as_of"] = "2023-05-31"
+    path = write_table(scores, tmp_path / "scores.parquet")
+    read_back = read_customer_table(path, "scores")
+    assert read_back.attrs["as_of"] == "2023-05-31"
+    with pytest.raises(ValueError, match=r"made as of 2023-05-31 \(recorded in the scores file\) but the features"):
+        rank_customers(read_back, hand_features(), 90)
+
+    read_back.attrs["as_of"] = "2023-06-30"
+    assert len(rank_customers(read_back, hand_features(), 90)) == 5
+
+
 def test_scores_mixing_cutoffs_rejected():
     scores = hand_scores()
     scores.loc["d", "expected_next_purchase_date"] += pd.Timedelta(days=1)

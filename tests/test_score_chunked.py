@@ -81,6 +81,8 @@ def test_partitions_equal_in_memory_parquet(in_memory, log_path, mlflow_store, t
     expected = pd.read_parquet(folder / "scores.parquet")
     got = pd.read_parquet(tmp_path / "scores.parquet")
     pd.testing.assert_frame_equal(got, expected, check_exact=True)
+    assert expected.attrs["as_of"] == AS_OF
+    assert got.attrs["as_of"] == AS_OF
     expected_rejects = pd.read_parquet(folder / "scores.rejects.parquet")
     got_rejects = pd.read_parquet(tmp_path / "scores.rejects.parquet")
     pd.testing.assert_frame_equal(got_rejects, expected_rejects, check_exact=True)

@@ -105,6 +105,7 @@ def _score_in_memory(out, options, *, model_uri, as_of, horizon_days, chunk_cust
         horizons=horizon_days,
         rejected=rejected,
         chunk_customers=chunk_customers,
+        as_of=as_of_day,
     )
     return table, rejected, report, len(features), as_of_day
 
@@ -143,4 +144,5 @@ def _score_in_partitions(
     )
 
     check_cutoff_span(result.n_scored, result.as_of, result.first_timestamp, result.last_timestamp, report)
+    result.table.attrs["as_of"] = result.as_of
     return result.table, result.rejected, report, result.n_scored, result.as_of

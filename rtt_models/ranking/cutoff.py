@@ -86,8 +86,20 @@ def check_scores_cutoff(scores: pd.DataFrame, features_day: pd.Timestamp) -> Non
     ------
     ValueError
         When the scores give a day other than ``features_day``, or several
-        days. Scores without a readable cut-off pass unchecked.
+        days. The day recorded in ``scores.attrs["as_of"]`` (Parquet score
+        files of ``rtt score`` keep it) comes first; otherwise it is derived
+        from the dates and medians. Scores without either pass unchecked.
     """
+    recorded = scores.attrs.get("as_of")
+    if recorded is not None:
+        day = pd.Timestamp(recorded).normalize()
+        if day != features_day:
+            raise ValueError(
+                f"the scores were made as of {day.date()} (recorded in the scores file) but the features were "
+                f"built as of {features_day.date()}; score and build features at the same --as-of."
+            )
+        return
+
     days = scores_cutoffs(scores)
     if not days or days == [features_day]:
         return
