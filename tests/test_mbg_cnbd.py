@@ -8,7 +8,8 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import integrate, optimize
+from curve_checks import check_summaries_against_curve
+from scipy import integrate
 from scipy.special import hyp2f1
 from sklearn.base import clone
 
@@ -208,8 +209,6 @@ def test_purchase_slope_matches_differences(k):
 
 @pytest.mark.parametrize("k", [1, 3])
 def test_summary_matches_root_and_quadrature(k):
-    # The closed-form median is checked against a root search on the exact
-    # curve and the restricted mean against adaptive quadrature of it.
     model = MBGCNBDModel(k=k)
     model.k_ = k
     model.params_ = dict(zip(MBGCNBDModel._param_names, (0.9, 2.5, 0.8, 2.4)))
@@ -223,25 +222,7 @@ def test_summary_matches_root_and_quadrature(k):
          "elapsed_days": tenure - recency, "log_gap_mean": np.log(7.0)},
         index=pd.Index([f"c{i}" for i in range(40)], name="customer_id"),
     )
-    predicted = model.predict(features, horizons=(30, 90))
-
-    medians = 0
-    for customer in features.index:
-        one = features.loc[[customer]]
-
-        def survival(t):
-            return model.predict_survival(one, [t]).iloc[0, 0]
-
-        mean = integrate.quad(survival, 0, 90, epsabs=1e-10, epsrel=1e-10, limit=200)[0]
-        assert predicted.loc[customer, "expected_days_to_next"] == pytest.approx(mean, abs=2e-3)
-        median = predicted.loc[customer, "median_days_to_next"]
-        if survival(730.0) < 0.5:
-            exact = optimize.brentq(lambda t: survival(t) - 0.5, 0.0, 730.0, xtol=1e-12)
-            assert median == pytest.approx(exact, abs=0.01)
-            medians += 1
-        else:
-            assert np.isnan(median)
-    assert medians >= 5
+    assert check_summaries_against_curve(model, features) >= 5
 
 
 def test_hundreds_of_purchases_stay_finite_without_warnings():
