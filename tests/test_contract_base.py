@@ -104,3 +104,25 @@ def test_horizon_above_ten_years_rejected():
     model = ExponentialGaps().fit(customers([0.0]))
     with pytest.raises(ValueError, match="horizons must be at most 3650 days"):
         model.predict(customers([0.0]), horizons=(100_000_000,))
+
+
+@pytest.mark.parametrize("name", ["mean_gap", "dropout_timing"])
+def test_parts_of_customers_change_nothing(name, monkeypatch):
+    # Grid families evaluate customers in parts on threads; parts of 7
+    # customers give exactly the scores of one part holding everyone.
+    import rtt_models.models.base as base
+    from rtt_models.data import simulate_transactions
+    from rtt_models.features import build_episodes, build_features
+    from rtt_models.models import make_model
+
+    log = simulate_transactions(300, seed=3).transactions
+    features, episodes = build_features(log, "2023-06-30"), build_episodes(log, "2023-06-30")
+    model = make_model(name).fit(features, episodes)
+
+    monkeypatch.setattr(base, "PREDICT_PART_CUSTOMERS", 7)
+    in_parts = model.predict(features, horizons=(30, 90))
+    monkeypatch.setattr(base, "PREDICT_PART_CUSTOMERS", 10**9)
+    whole = model.predict(features, horizons=(30, 90))
+
+    assert len(in_parts) == len(features)
+    pd.testing.assert_frame_equal(in_parts, whole, check_exact=True)
