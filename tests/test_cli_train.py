@@ -83,3 +83,23 @@ def test_train_and_register_too_early_raises(log_file):
 
     with pytest.raises(ValueError, match=r"as_of 2021-06-30 is too early: .* data start on 2022-01-01; pass as_of 2022-04-01"):
         train_and_register(load_transactions(log_file), "2021-06-30", register="never-registered")
+
+
+def test_train_prints_no_mlflow_notices(log_file, tmp_path):
+    # MLflow's table setup, input-example and pickling notices are hidden
+    # unless --verbose; a fresh process shows what a user sees.
+    import os
+    import subprocess
+    import sys
+
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    command = [sys.executable, "-m", "rtt_models.cli", "train", "--transactions", str(log_file), "--as-of",
+               "2023-06-30", "--model", "mean_gap", "--register", "quiet-train", "--tracking-uri", store]
+    environment = {key: value for key, value in os.environ.items() if key != "MLFLOW_LOGGING_LEVEL"}
+    result = subprocess.run(command, cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=300)
+
+    assert result.returncode == 0, result.stderr
+    assert "Score with --model models:/quiet-train@champion (version 1)" in result.stdout
+    for notice in ("CloudPickle", "Add type hints", "Creating initial MLflow database tables"):
+        assert notice not in result.stderr
+        assert notice not in result.stdout

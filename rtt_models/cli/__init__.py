@@ -24,6 +24,32 @@ os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 def main(verbose: bool) -> None:
     """rtt-models: predict when each customer will buy again."""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    if not verbose:
+        _quiet_mlflow()
+
+
+class _DropMessages(logging.Filter):
+    """Drop log records whose message contains one of the given texts."""
+
+    def __init__(self, *texts: str):
+        super().__init__()
+        self.texts = texts
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not any(text in message for text in self.texts)
+
+
+def _quiet_mlflow() -> None:
+    """Hide MLflow's notices that a user of the commands cannot act on; --verbose shows them.
+
+    They are the store's table setup and input-example checks (INFO) and
+    the note that the model object is pickled, which is how the scoring
+    model ships by design.
+    """
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    logging.getLogger("mlflow.pyfunc").addFilter(_DropMessages("serialized using CloudPickle"))
 
 
 # Each module adds its command to `main` when imported.

@@ -74,7 +74,7 @@ class NextPurchaseScorer(mlflow.pyfunc.PythonModel):
         with open(context.artifacts[ESTIMATOR_ARTIFACT], "rb") as handle:
             self.estimator_ = pickle.load(handle)
 
-    def predict(self, context, model_input, params=None) -> pd.DataFrame:
+    def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
         """Score feature rows: one row per customer with ``customer_id`` and the score columns.
 
         Raises
