@@ -132,3 +132,17 @@ def test_failed_write_leaves_no_file(tmp_path):
 def test_bad_extension_rejected(tmp_path):
     with pytest.raises(ValueError, match="name the output file with .csv, .parquet or .pq"):
         export_table(campaign_like(), tmp_path / "list.xlsx")
+
+
+def test_parquet_puts_customer_id_first(tmp_path):
+    import pyarrow.parquet as pq
+
+    from rtt_models.data.write import write_table
+
+    frame = pd.DataFrame({"risk": [0.5, 0.25], "tier": ["high", "low"]}, index=pd.Index(["c1", "c2"], name="customer_id"))
+    frame.attrs["as_of"] = "2023-06-30"
+    for path in (write_table(frame, tmp_path / "table.parquet"), export_table(frame, tmp_path / "list.parquet")):
+        assert pq.read_schema(path).names == ["customer_id", "risk", "tier"]
+        read_back = pd.read_parquet(path)
+        pd.testing.assert_frame_equal(read_back, frame)
+        assert read_back.attrs == {"as_of": "2023-06-30"}

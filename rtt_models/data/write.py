@@ -34,7 +34,8 @@ def write_table(frame: pd.DataFrame, path: str | os.PathLike, *, index: bool = T
     path : path
         Destination ending in ``.csv``, ``.parquet`` or ``.pq``.
     index : bool, default True
-        Whether to write the index (for example ``customer_id``) as a column.
+        Whether to write the index (for example ``customer_id``) as a column;
+        it is the first column in both formats.
     """
     path = Path(path)
     fmt = table_format(path)
@@ -45,7 +46,7 @@ def write_table(frame: pd.DataFrame, path: str | os.PathLike, *, index: bool = T
         if fmt == "csv":
             frame.to_csv(temporary, index=index)
         else:
-            frame.to_parquet(temporary, index=index)
+            write_parquet(frame, temporary, index=index)
         # mkstemp creates the file readable by its owner only; give it the
         # permissions any new file gets under the process umask.
         os.chmod(temporary, default_file_mode())
@@ -54,6 +55,30 @@ def write_table(frame: pd.DataFrame, path: str | os.PathLike, *, index: bool = T
         Path(temporary).unlink(missing_ok=True)
         raise
     return path
+
+
+def write_parquet(frame: pd.DataFrame, path: str | os.PathLike, *, index: bool = True) -> None:
+    """Write a DataFrame as Parquet with its named index columns first.
+
+    ``DataFrame.to_parquet`` appends the index after the other columns, so
+    DuckDB, Spark or Arrow readers would see ``customer_id`` last. The file
+    keeps pandas' metadata and ``frame.attrs``, so ``pandas.read_parquet``
+    returns the same frame as after ``to_parquet``.
+    """
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(frame, preserve_index=index)
+    leading = [name for name in frame.index.names if name is not None and name in table.column_names] if index else []
+    if leading:
+        table = table.select(leading + [name for name in table.column_names if name not in leading])
+    if frame.attrs:
+        metadata = dict(table.schema.metadata or {})
+        metadata[b"PANDAS_ATTRS"] = json.dumps(frame.attrs).encode()
+        table = table.replace_schema_metadata(metadata)
+    pq.write_table(table, path)
 
 
 def default_file_mode() -> int:

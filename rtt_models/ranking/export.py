@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from rtt_models.data.write import default_file_mode, table_format
+from rtt_models.data.write import default_file_mode, table_format, write_parquet
 
 #: First characters that make a spreadsheet read a text cell as a formula.
 FORMULA_TRIGGERS: tuple[str, ...] = ("=", "+", "-", "@", "\t", "\r", "\0")
@@ -79,7 +79,7 @@ def export_table(frame: pd.DataFrame, path: str | os.PathLike, *, index: bool = 
     """
     path = Path(path)
     if table_format(path) == "parquet":
-        _write_atomically(path, lambda temporary: frame.to_parquet(temporary, index=index))
+        _write_atomically(path, lambda temporary: write_parquet(frame, temporary, index=index))
         return path
 
     table = frame.reset_index() if index else frame
