@@ -193,15 +193,9 @@ class NextPurchaseModel(BaseEstimator):
         """
         from rtt_models.data.threads import map_parts
 
-        def summarize(part: pd.DataFrame) -> dict[str, np.ndarray]:
-            summary = self._summary_on_grid(part, horizon_days)
-            summary["expected_occasions"] = self._expected_occasions(part, horizon_days)
-            if self.defines_p_alive:
-                summary["p_alive"] = self._p_alive(part)
-            return summary
-
         starts = range(0, len(frame), PREDICT_PART_CUSTOMERS)
-        results = map_parts(summarize, [frame.iloc[start : start + PREDICT_PART_CUSTOMERS] for start in starts])
+        parts = [frame.iloc[start : start + PREDICT_PART_CUSTOMERS] for start in starts]
+        results = map_parts(lambda part: self._grid_summary_with_counts(part, horizon_days), parts)
         if len(results) == 1:
             return results[0]
         return {name: np.concatenate([result[name] for result in results]) for name in results[0]}
@@ -215,12 +209,16 @@ class NextPurchaseModel(BaseEstimator):
         first, inverse = distinct_row_index(*(frame[column].to_numpy() for column in self._required_columns()))
         if 2 * len(first) > len(frame):
             return None
-        representatives = frame.iloc[first]
-        summary = self._summary_on_grid(representatives, horizon_days)
-        summary["expected_occasions"] = self._expected_occasions(representatives, horizon_days)
-        if self.defines_p_alive:
-            summary["p_alive"] = self._p_alive(representatives)
+        summary = self._grid_summary_with_counts(frame.iloc[first], horizon_days)
         return {name: values[inverse] for name, values in summary.items()}
+
+    def _grid_summary_with_counts(self, frame: pd.DataFrame, horizon_days: np.ndarray) -> dict[str, np.ndarray]:
+        """Return the grid summaries with the expected occasions and, where defined, P(alive)."""
+        summary = self._summary_on_grid(frame, horizon_days)
+        summary["expected_occasions"] = self._expected_occasions(frame, horizon_days)
+        if self.defines_p_alive:
+            summary["p_alive"] = self._p_alive(frame)
+        return summary
 
     def _closed_form_summary(self, frame: pd.DataFrame, horizon_days: np.ndarray) -> dict[str, np.ndarray] | None:
         """Closed-form summaries, or None to evaluate the curve on a grid.

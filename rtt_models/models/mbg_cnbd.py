@@ -288,6 +288,7 @@ class MBGCNBDModel(_BTYDModel):
 
         summary = summarize_alive_curves(p_alive, inverse, curve, horizon_days)
         horizons = np.asarray(horizon_days, dtype=float) / unit
-        summary["expected_occasions"] = mbg_cnbd_math.expected_purchases(params, self.k_, x, t_x, T, horizons)
+        expected = mbg_cnbd_math.expected_purchases_of_histories(params, self.k_, ux, ut_x, uT, horizons)
+        summary["expected_occasions"] = expected[inverse]
         summary["p_alive"] = p_alive
         return summary

@@ -259,9 +259,14 @@ def expected_purchases(params, k: int, x, t_x, T, t) -> np.ndarray:
     distinct (x, T) pair, each until its term falls below 1e-12 of its running
     sum; the weights w_j carry the rest of the history.
     """
+    (ux, ut_x, uT), inverse = distinct_rows(x, t_x, T)
+    return expected_purchases_of_histories(params, k, ux, ut_x, uT, t)[inverse]
+
+
+def expected_purchases_of_histories(params, k: int, ux, ut_x, uT, t) -> np.ndarray:
+    """Return :func:`expected_purchases` for rows already distinct in (x, t_x, T), shape (n, m)."""
     r, alpha, a, b = params
     t = np.asarray(t, dtype=float)
-    (ux, ut_x, uT), inverse = distinct_rows(x, t_x, T)
 
     # Posterior weights of the phase J given alive, one row per distinct customer.
     alive = _log_alive(r, alpha, a, b, k, ux, ut_x, uT)
@@ -273,7 +278,7 @@ def expected_purchases(params, k: int, x, t_x, T, t) -> np.ndarray:
     (px, pT), pair = distinct_rows(ux, uT)
     per_phase = _phase_sums(r, alpha, a, b, k, px, pT, t)
     per_alive = np.einsum("ij,itj->it", weights, per_phase[pair])
-    return (alive_share[:, None] * per_alive)[inverse]
+    return alive_share[:, None] * per_alive
 
 
 def _phase_sums(r, alpha, a, b, k: int, x, T, t) -> np.ndarray:
