@@ -150,7 +150,7 @@ def _dates_after(cutoff_day: pd.Timestamp, days: np.ndarray) -> np.ndarray:
     """Return the ISO dates ``cutoff_day + ceil(days)``, None where ``days`` is NaN, shape (n,).
 
     Medians stop at the search limit, so there are at most a few hundred
-    distinct whole days; each is formatted once and the strings are shared.
+    distinct whole days. Each is formatted once and the strings are shared.
     """
     whole = np.ceil(days)
     known = np.isfinite(whole)

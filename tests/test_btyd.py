@@ -505,7 +505,7 @@ def test_bg_nbd_counts_finite_without_dropout():
 @pytest.mark.parametrize("model_class", MODELS)
 def test_fit_without_dropout_warns(model_class):
     # Poisson buyers observed 100 to 400 days who never lapse: the fit finds
-    # no dropout and says so; the same customers with lifetimes do not warn.
+    # no dropout and warns. Customers with finite lifetimes do not warn.
     rng = np.random.default_rng(11)
     n = 3000
     tenure = rng.integers(100, 401, size=n).astype(float)

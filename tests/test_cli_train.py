@@ -87,7 +87,7 @@ def test_train_and_register_too_early_raises(log_file):
 
 def test_train_prints_no_mlflow_notices(log_file, tmp_path):
     # MLflow's table setup, input-example and pickling notices are hidden
-    # unless --verbose; a fresh process shows what a user sees.
+    # unless --verbose. A fresh process gives the output a user gets.
     import os
     import subprocess
     import sys

@@ -199,7 +199,10 @@ def column_mapping(options) -> dict:
 
 
 def partition_options(what: str):
-    """Add ``--memory-budget-mb`` and ``--partitions``; ``what`` says what the command does per partition."""
+    """Add ``--memory-budget-mb`` and ``--partitions`` to a command.
+
+    ``what`` is the help sentence that describes what the command does per partition.
+    """
 
     def decorate(command):
         command = click.option(
